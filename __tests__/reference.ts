@@ -1,0 +1,213 @@
+/**
+ * An independent float64 reference for the tests, in plain TypeScript loops.
+ * Nothing here imports the library under test or tfjs: reference values in
+ * the tests are "computed by the float64 reference in __tests__/reference.ts".
+ */
+
+/** A dense float64 array with a row-major shape. */
+export interface Arr {
+  shape: number[];
+  data: Float64Array;
+}
+
+export function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export function arr(shape: number[], data?: ArrayLike<number>): Arr {
+  const out = new Float64Array(size(shape));
+  if (data !== undefined) {
+    if (data.length !== out.length) throw new Error(`arr: ${data.length} values for shape [${shape}]`);
+    out.set(Array.from(data));
+  }
+  return { shape: shape.slice(), data: out };
+}
+
+/** mulberry32: a small seeded generator of uniforms in [0, 1). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal samples (Box-Muller) from a seeded generator. */
+export function randn(shape: number[], seed: number, std = 1): Arr {
+  const r = rng(seed);
+  const out = arr(shape);
+  for (let i = 0; i < out.data.length; i++) {
+    const u = Math.max(r(), 1e-12);
+    const v = r();
+    out.data[i] = std * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/** Nested JS array of an Arr (for tf.tensor or toBeAllClose). */
+export function nested(a: Arr): unknown {
+  const build = (dim: number, offset: number): unknown => {
+    if (dim === a.shape.length) return a.data[offset];
+    const stride = size(a.shape.slice(dim + 1));
+    const out: unknown[] = [];
+    for (let i = 0; i < a.shape[dim]; i++) out.push(build(dim + 1, offset + i * stride));
+    return out;
+  };
+  return build(0, 0);
+}
+
+/** Index of a broadcast operand: maps an index of `full` onto `shape` (right-aligned). */
+function broadcastIndex(fullShape: readonly number[], idx: readonly number[], shape: readonly number[]): number {
+  const off = fullShape.length - shape.length;
+  let flat = 0;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i];
+    flat = flat * d + (d === 1 ? 0 : idx[off + i]);
+  }
+  return flat;
+}
+
+function unravel(i: number, shape: readonly number[]): number[] {
+  const idx = new Array(shape.length).fill(0);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx[d] = i % shape[d];
+    i = Math.floor(i / shape[d]);
+  }
+  return idx;
+}
+
+export interface RefOptions {
+  /** Nonzero = may attend; broadcast to [..., T, S]. */
+  mask?: Arr;
+  causal?: boolean;
+  /** Band half-width: key j visible iff |i - j| <= window (with causal: i - window <= j <= i). */
+  window?: number;
+  scale?: number;
+  /** 'zeros' (default) or 'uniform' for rows with nothing visible. */
+  emptyRows?: 'zeros' | 'uniform';
+  /** Score function; default dot product. */
+  score?: (q: Float64Array, k: Float64Array) => number;
+  /** Additive bias per [.., T, S] (broadcast), added to the scaled scores. */
+  bias?: Arr;
+}
+
+/**
+ * Reference attention over leading dims: returns output [..., T, Hv] and
+ * weights [..., T, S]. Masked scores get -1e9 added, as the library and Keras do.
+ */
+export function refAttention(q: Arr, k: Arr, v: Arr, opts: RefOptions = {}): { output: Arr; weights: Arr } {
+  const r = q.shape.length;
+  const lead = q.shape.slice(0, r - 2);
+  const T = q.shape[r - 2];
+  const H = q.shape[r - 1];
+  const S = k.shape[r - 2];
+  const Hk = k.shape[r - 1];
+  const Hv = v.shape[r - 1];
+  const scale = opts.scale ?? 1 / Math.sqrt(H);
+  const nLead = size(lead);
+  const weights = arr([...lead, T, S]);
+  const output = arr([...lead, T, Hv]);
+  const full = [...lead, T, S];
+  const qi = new Float64Array(H);
+  const kj = new Float64Array(Hk);
+  for (let b = 0; b < nLead; b++) {
+    for (let i = 0; i < T; i++) {
+      qi.set(q.data.subarray((b * T + i) * H, (b * T + i + 1) * H));
+      const s = new Float64Array(S);
+      const visible = new Array<boolean>(S).fill(true);
+      for (let j = 0; j < S; j++) {
+        kj.set(k.data.subarray((b * S + j) * Hk, (b * S + j + 1) * Hk));
+        let dot = 0;
+        if (opts.score) dot = opts.score(qi, kj);
+        else for (let h = 0; h < H; h++) dot += qi[h] * kj[h];
+        s[j] = opts.score ? dot : dot * scale;
+        const idx = [...unravel(b, lead), i, j];
+        if (opts.bias) s[j] += opts.bias.data[broadcastIndex(full, idx, opts.bias.shape)];
+        if (opts.mask && opts.mask.data[broadcastIndex(full, idx, opts.mask.shape)] === 0) visible[j] = false;
+        if (opts.causal && j > i) visible[j] = false;
+        if (opts.window !== undefined && Math.abs(i - j) > opts.window) visible[j] = false;
+        if (!visible[j]) s[j] += -1e9;
+      }
+      const anyVisible = visible.some((x) => x);
+      let m = -Infinity;
+      for (let j = 0; j < S; j++) m = Math.max(m, s[j]);
+      let z = 0;
+      const e = new Float64Array(S);
+      for (let j = 0; j < S; j++) {
+        e[j] = Math.exp(s[j] - m);
+        z += e[j];
+      }
+      for (let j = 0; j < S; j++) {
+        const w = anyVisible || opts.emptyRows === 'uniform' ? e[j] / z : 0;
+        weights.data[(b * T + i) * S + j] = w;
+        for (let h = 0; h < Hv; h++) output.data[(b * T + i) * Hv + h] += w * v.data[(b * S + j) * Hv + h];
+      }
+    }
+  }
+  return { output, weights };
+}
+
+/** Reference `x·W + b` over the last axis: x [..., Din], W [Din, Dout], b [Dout]. */
+export function refDense(x: Arr, W: Arr, b?: Arr): Arr {
+  const Din = W.shape[0];
+  const Dout = W.shape[1];
+  const rows = x.data.length / Din;
+  const out = arr([...x.shape.slice(0, -1), Dout]);
+  for (let r = 0; r < rows; r++) {
+    for (let o = 0; o < Dout; o++) {
+      let acc = b ? b.data[o] : 0;
+      for (let i = 0; i < Din; i++) acc += x.data[r * Din + i] * W.data[i * Dout + o];
+      out.data[r * Dout + o] = acc;
+    }
+  }
+  return out;
+}
+
+/** Permutes axes of a float64 array. */
+export function transpose(a: Arr, perm: number[]): Arr {
+  const shape = perm.map((p) => a.shape[p]);
+  const out = arr(shape);
+  for (let i = 0; i < out.data.length; i++) {
+    const idx = unravel(i, shape);
+    const src = new Array(a.shape.length);
+    perm.forEach((p, d) => (src[p] = idx[d]));
+    let flat = 0;
+    for (let d = 0; d < a.shape.length; d++) flat = flat * a.shape[d] + src[d];
+    out.data[i] = a.data[flat];
+  }
+  return out;
+}
+
+/** Reshape (same data, new shape). */
+export function reshape(a: Arr, shape: number[]): Arr {
+  if (size(shape) !== a.data.length) throw new Error(`reshape: [${a.shape}] -> [${shape}]`);
+  return { shape: shape.slice(), data: a.data };
+}
+
+/** Elementwise map. */
+export function map(a: Arr, f: (x: number, i: number) => number): Arr {
+  const out = arr(a.shape);
+  for (let i = 0; i < a.data.length; i++) out.data[i] = f(a.data[i], i);
+  return out;
+}
+
+/** Reference layer normalisation over the last axis. */
+export function refLayerNorm(x: Arr, gamma: Arr, beta: Arr, eps: number): Arr {
+  const D = x.shape[x.shape.length - 1];
+  const out = arr(x.shape);
+  for (let r = 0; r < x.data.length / D; r++) {
+    let mean = 0;
+    for (let i = 0; i < D; i++) mean += x.data[r * D + i];
+    mean /= D;
+    let v = 0;
+    for (let i = 0; i < D; i++) v += (x.data[r * D + i] - mean) ** 2;
+    v /= D;
+    for (let i = 0; i < D; i++) {
+      out.data[r * D + i] = ((x.data[r * D + i] - mean) / Math.sqrt(v + eps)) * gamma.data[i] + beta.data[i];
+    }
+  }
+  return out;
+}

@@ -1,0 +1,241 @@
+/**
+ * Scaled dot-product attention, the functional core of the library:
+ * `softmax(Q·Kᵀ·scale + mask)·V`.
+ *
+ * Shape legend: B batch, N heads, T query length, S key length, H head size
+ * (query/key depth), Hv value depth. "..." is any number of leading
+ * dimensions (for example `[B]` or `[B, N]`), the same for query, key and
+ * value.
+ */
+import * as tf from '@tensorflow/tfjs';
+import {
+  checkDropout,
+  checkFloat,
+  checkMask,
+  checkScale,
+  fmt,
+  InputInfo,
+  TensorInput,
+  toBoolMask,
+  toTensor,
+} from './checks';
+import { bandMask } from './masks';
+import { EmptyRows, maskedSoftmax, weightedSum } from './masked_softmax';
+
+/** Options shared by every attention function. */
+export interface AttentionOptions {
+  /**
+   * Which keys each query may attend to: bool, or numeric with nonzero
+   * meaning "may attend", broadcastable to `[..., T, S]`. Default: all.
+   */
+  mask?: TensorInput | null;
+  /**
+   * Causal attention: query `i` attends to keys `0..i`. The triangle is
+   * aligned to the top-left corner when T ≠ S (as Keras's `use_causal_mask`
+   * and PyTorch's `is_causal`); for the bottom-right alignment of cached
+   * decoding pass `causalMask(T, S, S - T)` as `mask` instead. Default false.
+   */
+  causal?: boolean;
+  /** Dropout rate on the attention weights, in [0, 1). Applied only when `training`. Default 0. */
+  dropout?: number;
+  /** Whether dropout is active. Default false. */
+  training?: boolean;
+  /** Seed for the dropout pattern. Default: unseeded. */
+  seed?: number;
+  /**
+   * What a query row with no visible key yields: `'zeros'` (weights and
+   * output 0) or `'uniform'` (Keras's behaviour: the softmax of equally
+   * penalised scores). Default `'zeros'`.
+   */
+  emptyRows?: EmptyRows;
+}
+
+/** Options of `scaledDotProductAttention` and `attentionWeights`. */
+export interface ScaledDotProductOptions extends AttentionOptions {
+  /** Multiplies `Q·Kᵀ`; must be finite. Default `1/sqrt(H)`. */
+  scale?: number;
+}
+
+/** Output and weights, returned when `returnWeights` is true. */
+export interface AttentionResult {
+  /** `[..., T, Hv]`. */
+  output: tf.Tensor;
+  /** `[..., T, S]`, before dropout. */
+  weights: tf.Tensor;
+}
+
+/** Shapes read from checked inputs. */
+export interface AttentionShapes {
+  /** Leading dimensions shared by query, key and value. */
+  lead: number[];
+  T: number;
+  S: number;
+  H: number;
+  Hv: number;
+}
+
+/**
+ * Checks query, key, (value) and the options, without allocating anything.
+ * Exported for the other attention ops, which share these rules.
+ */
+export function checkAttentionInputs(
+  fn: string,
+  query: unknown,
+  key: unknown,
+  value: unknown | undefined,
+  options: ScaledDotProductOptions,
+  sameDepth = true,
+): AttentionShapes {
+  const q = checkFloat(fn, 'query', query);
+  const k = checkFloat(fn, 'key', key);
+  const v: InputInfo | undefined = value === undefined ? undefined : checkFloat(fn, 'value', value);
+  const rank = q.shape.length;
+  for (const [name, info] of [['key', k], ['value', v]] as const) {
+    if (info !== undefined && info.shape.length !== rank) {
+      throw new Error(
+        `${fn}: expected query and ${name} to have the same rank, but got query ${fmt(q.shape)} and ${name} ${fmt(info.shape)}.`,
+      );
+    }
+  }
+  const lead = q.shape.slice(0, rank - 2);
+  for (const [name, info] of [['key', k], ['value', v]] as const) {
+    if (info !== undefined && !info.shape.slice(0, rank - 2).every((d, i) => d === lead[i])) {
+      throw new Error(
+        `${fn}: expected query and ${name} to have the same leading (batch, head) dimensions, but got query ${fmt(q.shape)} and ${name} ${fmt(info.shape)}.`,
+      );
+    }
+  }
+  const T = q.shape[rank - 2];
+  const H = q.shape[rank - 1];
+  const S = k.shape[rank - 2];
+  if (sameDepth && k.shape[rank - 1] !== H) {
+    throw new Error(
+      `${fn}: expected query and key to have the same last dimension, but got query ${fmt(q.shape)} and key ${fmt(k.shape)} (${H} ≠ ${k.shape[rank - 1]}).`,
+    );
+  }
+  if (v !== undefined && v.shape[rank - 2] !== S) {
+    throw new Error(
+      `${fn}: expected key and value to have the same length (axis -2), but got key ${fmt(k.shape)} and value ${fmt(v.shape)} (${S} ≠ ${v.shape[rank - 2]}).`,
+    );
+  }
+  const Hv = v === undefined ? 0 : v.shape[rank - 1];
+  if (options.mask !== undefined && options.mask !== null) {
+    checkMask(fn, 'mask', options.mask, [...lead, T, S]);
+  }
+  checkScale(fn, options.scale);
+  checkDropout(fn, options.dropout);
+  if (options.causal !== undefined && typeof options.causal !== 'boolean') {
+    throw new Error(`${fn}: expected \`causal\` to be a boolean, but got ${String(options.causal)}.`);
+  }
+  if (options.emptyRows !== undefined && options.emptyRows !== 'zeros' && options.emptyRows !== 'uniform') {
+    throw new Error(`${fn}: expected \`emptyRows\` to be 'zeros' or 'uniform', but got ${String(options.emptyRows)}.`);
+  }
+  return { lead, T, S, H, Hv };
+}
+
+/**
+ * The combined bool mask of the `mask` and `causal` options, or null when
+ * every key is visible. Call inside `tf.tidy`.
+ */
+export function buildMask(options: AttentionOptions, T: number, S: number): tf.Tensor | null {
+  let mask = options.mask === undefined || options.mask === null ? null : toBoolMask(options.mask);
+  if (options.causal === true) {
+    const tri = bandMask(T, S, Infinity);
+    mask = mask === null ? tri : tf.logicalAnd(mask, tri);
+  }
+  return mask;
+}
+
+/** `Q·Kᵀ·scale` with the scale folded into Q (T·H multiplies instead of T·S). Call inside `tf.tidy`. */
+function dotScores(q: tf.Tensor, k: tf.Tensor, scale: number): tf.Tensor {
+  return tf.matMul(scale === 1 ? q : tf.mul(q, scale), k, false, true);
+}
+
+/**
+ * Attention weights `softmax(Q·Kᵀ·scale + mask)`.
+ *
+ * @param query float32 `[..., T, H]`.
+ * @param key float32 `[..., S, H]`.
+ * @param options `mask` (broadcastable to `[..., T, S]`, true = may attend),
+ *   `causal`, `scale` (default `1/sqrt(H)`), `dropout` with `training` and
+ *   `seed`, `emptyRows`.
+ * @returns float32 `[..., T, S]`; each row sums to 1, or to 0 where the
+ *   mask leaves it nothing to attend to.
+ * @throws Error on mismatched shapes, non-float inputs, a mask that does not
+ *   broadcast, a non-finite scale or a dropout rate outside [0, 1).
+ *
+ * @example
+ * ```ts
+ * attentionWeights(tf.randomNormal([2, 5, 8]), tf.randomNormal([2, 7, 8])).shape;  // [2, 5, 7]
+ * ```
+ */
+export function attentionWeights(
+  query: TensorInput,
+  key: TensorInput,
+  options: ScaledDotProductOptions = {},
+): tf.Tensor {
+  const fn = 'attentionWeights';
+  const { T, S, H } = checkAttentionInputs(fn, query, key, undefined, options);
+  return tf.tidy(() => {
+    const scores = dotScores(toTensor(query), toTensor(key), options.scale ?? 1 / Math.sqrt(H));
+    const weights = maskedSoftmax(scores, buildMask(options, T, S), options.emptyRows);
+    const { dropout = 0, training = false, seed } = options;
+    return training && dropout > 0 ? tf.dropout(weights, dropout, undefined, seed) : weights;
+  });
+}
+
+/**
+ * Scaled dot-product attention: `softmax(Q·Kᵀ·scale + mask)·V`.
+ *
+ * Shape legend: "..." leading dimensions shared by all inputs (batch, heads),
+ * T query length, S key length, H query/key depth, Hv value depth.
+ *
+ * @param query float32 `[..., T, H]`, a tensor or a nested array.
+ * @param key float32 `[..., S, H]`.
+ * @param value float32 `[..., S, Hv]`.
+ * @param options
+ *   - `mask`: bool or 0/1, broadcastable to `[..., T, S]`; true = may attend. Default: none.
+ *   - `causal`: query `i` attends to keys `0..i` (top-left aligned). Default false.
+ *   - `scale`: default `1/sqrt(H)`.
+ *   - `dropout`, `training`, `seed`: dropout on the weights. Default 0, false.
+ *   - `returnWeights`: also return the weights. Default false.
+ *   - `emptyRows`: `'zeros'` (default) or `'uniform'` for rows with no visible key.
+ * @returns `[..., T, Hv]`, or `{ output, weights }` with weights `[..., T, S]`.
+ *   A query row with nothing to attend to yields zeros, never NaN.
+ * @throws Error naming the argument, what was expected and the shapes received,
+ *   before any tensor is allocated.
+ *
+ * @example
+ * ```ts
+ * const q = tf.randomNormal([2, 4, 10, 16]);      // [B, N, T, H]
+ * const kv = tf.randomNormal([2, 4, 12, 16]);     // [B, N, S, H]
+ * scaledDotProductAttention(q, kv, kv, { causal: true }).shape;  // [2, 4, 10, 16]
+ * ```
+ */
+export function scaledDotProductAttention(
+  query: TensorInput,
+  key: TensorInput,
+  value: TensorInput,
+  options?: ScaledDotProductOptions & { returnWeights?: false },
+): tf.Tensor;
+export function scaledDotProductAttention(
+  query: TensorInput,
+  key: TensorInput,
+  value: TensorInput,
+  options: ScaledDotProductOptions & { returnWeights: true },
+): AttentionResult;
+export function scaledDotProductAttention(
+  query: TensorInput,
+  key: TensorInput,
+  value: TensorInput,
+  options: ScaledDotProductOptions & { returnWeights?: boolean } = {},
+): tf.Tensor | AttentionResult {
+  const fn = 'scaledDotProductAttention';
+  const { T, S, H } = checkAttentionInputs(fn, query, key, value, options);
+  return tf.tidy(() => {
+    const scores = dotScores(toTensor(query), toTensor(key), options.scale ?? 1 / Math.sqrt(H));
+    const weights = maskedSoftmax(scores, buildMask(options, T, S), options.emptyRows);
+    const output = weightedSum(weights, toTensor(value), options.dropout, options.training, options.seed);
+    return options.returnWeights === true ? { output, weights } : output;
+  });
+}
