@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
+  broadcastsTo,
   checkDropout,
   checkFloat,
   checkMask,
@@ -54,6 +55,12 @@ export interface AttentionOptions {
 export interface ScaledDotProductOptions extends AttentionOptions {
   /** Multiplies `Q·Kᵀ`; must be finite. Default `1/sqrt(H)`. */
   scale?: number;
+  /**
+   * A float32 additive bias on the scaled scores, broadcastable to
+   * `[..., T, S]` (position biases such as ALiBi or T5's relative buckets).
+   * Default: none.
+   */
+  bias?: TensorInput | null;
 }
 
 /** Output and weights, returned when `returnWeights` is true. */
@@ -122,6 +129,12 @@ export function checkAttentionInputs(
   if (options.mask !== undefined && options.mask !== null) {
     checkMask(fn, 'mask', options.mask, [...lead, T, S]);
   }
+  if (options.bias !== undefined && options.bias !== null) {
+    const b = checkFloat(fn, 'bias', options.bias, 0);
+    if (!broadcastsTo(b.shape, [...lead, T, S])) {
+      throw new Error(`${fn}: expected \`bias\` to broadcast to ${fmt([...lead, T, S])}, but got shape ${fmt(b.shape)}.`);
+    }
+  }
   checkScale(fn, options.scale);
   checkDropout(fn, options.dropout);
   if (options.causal !== undefined && typeof options.causal !== 'boolean') {
@@ -146,9 +159,13 @@ export function buildMask(options: AttentionOptions, T: number, S: number): tf.T
   return mask;
 }
 
-/** `Q·Kᵀ·scale` with the scale folded into Q (T·H multiplies instead of T·S). Call inside `tf.tidy`. */
-function dotScores(q: tf.Tensor, k: tf.Tensor, scale: number): tf.Tensor {
-  return tf.matMul(scale === 1 ? q : tf.mul(q, scale), k, false, true);
+/**
+ * `Q·Kᵀ·scale (+ bias)` with the scale folded into Q (T·H multiplies instead
+ * of T·S). Call inside `tf.tidy`.
+ */
+function dotScores(q: tf.Tensor, k: tf.Tensor, scale: number, bias?: TensorInput | null): tf.Tensor {
+  const scores = tf.matMul(scale === 1 ? q : tf.mul(q, scale), k, false, true);
+  return bias === undefined || bias === null ? scores : tf.add(scores, toTensor(bias));
 }
 
 /**
@@ -177,7 +194,7 @@ export function attentionWeights(
   const fn = 'attentionWeights';
   const { T, S, H } = checkAttentionInputs(fn, query, key, undefined, options);
   return tf.tidy(() => {
-    const scores = dotScores(toTensor(query), toTensor(key), options.scale ?? 1 / Math.sqrt(H));
+    const scores = dotScores(toTensor(query), toTensor(key), options.scale ?? 1 / Math.sqrt(H), options.bias);
     const weights = maskedSoftmax(scores, buildMask(options, T, S), options.emptyRows);
     const { dropout = 0, training = false, seed } = options;
     return training && dropout > 0 ? tf.dropout(weights, dropout, undefined, seed) : weights;
@@ -197,6 +214,7 @@ export function attentionWeights(
  *   - `mask`: bool or 0/1, broadcastable to `[..., T, S]`; true = may attend. Default: none.
  *   - `causal`: query `i` attends to keys `0..i` (top-left aligned). Default false.
  *   - `scale`: default `1/sqrt(H)`.
+ *   - `bias`: float32 additive score bias, broadcastable to `[..., T, S]`. Default none.
  *   - `dropout`, `training`, `seed`: dropout on the weights. Default 0, false.
  *   - `returnWeights`: also return the weights. Default false.
  *   - `emptyRows`: `'zeros'` (default) or `'uniform'` for rows with no visible key.
@@ -233,7 +251,7 @@ export function scaledDotProductAttention(
   const fn = 'scaledDotProductAttention';
   const { T, S, H } = checkAttentionInputs(fn, query, key, value, options);
   return tf.tidy(() => {
-    const scores = dotScores(toTensor(query), toTensor(key), options.scale ?? 1 / Math.sqrt(H));
+    const scores = dotScores(toTensor(query), toTensor(key), options.scale ?? 1 / Math.sqrt(H), options.bias);
     const weights = maskedSoftmax(scores, buildMask(options, T, S), options.emptyRows);
     const output = weightedSum(weights, toTensor(value), options.dropout, options.training, options.seed);
     return options.returnWeights === true ? { output, weights } : output;
