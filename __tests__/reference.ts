@@ -129,7 +129,8 @@ export function refAttention(q: Arr, k: Arr, v: Arr, opts: RefOptions = {}): { o
         if (opts.mask && opts.mask.data[broadcastIndex(full, idx, opts.mask.shape)] === 0) visible[j] = false;
         if (opts.causal && j > i) visible[j] = false;
         if (opts.window !== undefined && Math.abs(i - j) > opts.window) visible[j] = false;
-        if (!visible[j]) s[j] += -1e9;
+        // A masked score becomes -1e9, as it does in float32 (s - 1e9 rounds to -1e9 for |s| < 32).
+        if (!visible[j]) s[j] = -1e9;
       }
       const anyVisible = visible.some((x) => x);
       let m = -Infinity;

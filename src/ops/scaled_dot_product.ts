@@ -45,8 +45,9 @@ export interface AttentionOptions {
   seed?: number;
   /**
    * What a query row with no visible key yields: `'zeros'` (weights and
-   * output 0) or `'uniform'` (Keras's behaviour: the softmax of equally
-   * penalised scores). Default `'zeros'`.
+   * output 0) or `'uniform'` (Keras's behaviour: every score is pushed to
+   * -1e9, so the weights are uniform, 1/S, and the output is the mean of the
+   * values). Default `'zeros'`.
    */
   emptyRows?: EmptyRows;
 }
