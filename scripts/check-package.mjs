@@ -22,7 +22,7 @@ try {
   const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', scratch], root));
   const tarball = join(scratch, packed[0].filename);
   const files = packed[0].files.map((f) => f.path);
-  for (const needed of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'package.json']) {
+  for (const needed of ['dist/index.js', 'dist/index.mjs', 'dist/types/index.d.ts', 'package.json']) {
     if (!files.includes(needed)) throw new Error(`check-package: the tarball lacks ${needed}`);
   }
   const leaked = files.filter((f) => f.startsWith('src/') || f.startsWith('__tests__/'));
