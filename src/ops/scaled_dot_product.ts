@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   broadcastsTo,
   checkDropout,
+  checkNonNegativeInt,
   checkFloat,
   checkMask,
   checkScale,
@@ -20,6 +21,7 @@ import {
   toBoolMask,
   toTensor,
 } from './checks';
+import { blockedAttention } from './blocked';
 import { bandMask } from './masks';
 import { EmptyRows, maskedSoftmax, weightedSum } from './masked_softmax';
 
@@ -50,7 +52,19 @@ export interface AttentionOptions {
    * values). Default `'zeros'`.
    */
   emptyRows?: EmptyRows;
+  /**
+   * Sliding-window (local) attention: query `i` sees key `j` iff
+   * `|i - j| <= window`, or `i - window <= j <= i` with `causal`. Computed in
+   * O(T·window) by `scaledDotProductAttention`. Default: no window.
+   */
+  window?: number;
 }
+
+/** How `scaledDotProductAttention` computes. */
+export type AttentionImplementation = 'auto' | 'naive' | 'blocked' | 'chunked';
+
+/** Default `memoryBudget`: 256 MiB of float32 scores. */
+export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
 
 /** Options of `scaledDotProductAttention` and `attentionWeights`. */
 export interface ScaledDotProductOptions extends AttentionOptions {
@@ -62,6 +76,26 @@ export interface ScaledDotProductOptions extends AttentionOptions {
    * Default: none.
    */
   bias?: TensorInput | null;
+  /**
+   * `'naive'`: the batched composition `softmax(Q·Kᵀ)·V`.
+   * `'blocked'`: per (batch, head) slice with 2-D products, query blocks,
+   * causal blocks above the diagonal skipped, only the band visited with
+   * `window` (fast on wasm and cpu).
+   * `'chunked'`: also chunks the keys with an online softmax, so no more than
+   * a `[blockSize, chunkSize]` block of scores exists at once, forward or
+   * backward (no `returnWeights`, no dropout while training, no `bias`).
+   * `'auto'` (default): `'chunked'` when the `[..., T, S]` scores would
+   * exceed `memoryBudget` and the options allow it; otherwise `'blocked'` on
+   * the wasm and cpu backends or with `causal`/`window`, and `'naive'` on
+   * backends whose batched products are fast (webgl, tensorflow).
+   */
+  implementation?: AttentionImplementation;
+  /** Bytes of float32 scores above which `'auto'` chooses `'chunked'`. Default 256 MiB. */
+  memoryBudget?: number;
+  /** Query rows per block on the blocked paths. Default 512 (causal, window, chunked) or T. */
+  blockSize?: number;
+  /** Keys per chunk on the chunked path. Default 1024. */
+  chunkSize?: number;
 }
 
 /** Output and weights, returned when `returnWeights` is true. */
@@ -71,6 +105,8 @@ export interface AttentionResult {
   /** `[..., T, S]`, before dropout. */
   weights: tf.Tensor;
 }
+
+const IMPLEMENTATIONS: readonly AttentionImplementation[] = ['auto', 'naive', 'blocked', 'chunked'];
 
 /** Shapes read from checked inputs. */
 export interface AttentionShapes {
@@ -141,6 +177,23 @@ export function checkAttentionInputs(
   if (options.causal !== undefined && typeof options.causal !== 'boolean') {
     throw new Error(`${fn}: expected \`causal\` to be a boolean, but got ${String(options.causal)}.`);
   }
+  checkNonNegativeInt(fn, 'window', options.window);
+  for (const name of ['blockSize', 'chunkSize'] as const) {
+    const v = options[name];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) {
+      throw new Error(`${fn}: expected \`${name}\` to be a positive integer, but got ${String(v)}.`);
+    }
+  }
+  const mb = options.memoryBudget;
+  if (mb !== undefined && (typeof mb !== 'number' || !(mb > 0))) {
+    throw new Error(`${fn}: expected \`memoryBudget\` to be a positive number of bytes, but got ${String(mb)}.`);
+  }
+  const impl = options.implementation;
+  if (impl !== undefined && !IMPLEMENTATIONS.includes(impl)) {
+    throw new Error(
+      `${fn}: expected \`implementation\` to be one of ${IMPLEMENTATIONS.map((i) => `'${i}'`).join(', ')}, but got ${String(impl)}.`,
+    );
+  }
   if (options.emptyRows !== undefined && options.emptyRows !== 'zeros' && options.emptyRows !== 'uniform') {
     throw new Error(`${fn}: expected \`emptyRows\` to be 'zeros' or 'uniform', but got ${String(options.emptyRows)}.`);
   }
@@ -153,9 +206,10 @@ export function checkAttentionInputs(
  */
 export function buildMask(options: AttentionOptions, T: number, S: number): tf.Tensor | null {
   let mask = options.mask === undefined || options.mask === null ? null : toBoolMask(options.mask);
-  if (options.causal === true) {
-    const tri = bandMask(T, S, Infinity);
-    mask = mask === null ? tri : tf.logicalAnd(mask, tri);
+  const w = options.window;
+  if (options.causal === true || w !== undefined) {
+    const band = bandMask(T, S, w ?? Infinity, 0, options.causal === true ? 0 : (w ?? Infinity));
+    mask = mask === null ? band : tf.logicalAnd(mask, band);
   }
   return mask;
 }
@@ -250,11 +304,76 @@ export function scaledDotProductAttention(
   options: ScaledDotProductOptions & { returnWeights?: boolean } = {},
 ): tf.Tensor | AttentionResult {
   const fn = 'scaledDotProductAttention';
-  const { T, S, H } = checkAttentionInputs(fn, query, key, value, options);
+  const shapes = checkAttentionInputs(fn, query, key, value, options);
+  const { T, S, H } = shapes;
+  const implementation = chooseImplementation(fn, shapes, options);
   return tf.tidy(() => {
-    const scores = dotScores(toTensor(query), toTensor(key), options.scale ?? 1 / Math.sqrt(H), options.bias);
-    const weights = maskedSoftmax(scores, buildMask(options, T, S), options.emptyRows);
-    const output = weightedSum(weights, toTensor(value), options.dropout, options.training, options.seed);
-    return options.returnWeights === true ? { output, weights } : output;
+    const scale = options.scale ?? 1 / Math.sqrt(H);
+    if (implementation === 'naive') {
+      const scores = dotScores(toTensor(query), toTensor(key), scale, options.bias);
+      const weights = maskedSoftmax(scores, buildMask(options, T, S), options.emptyRows);
+      const output = weightedSum(weights, toTensor(value), options.dropout, options.training, options.seed);
+      return options.returnWeights === true ? { output, weights } : output;
+    }
+    const structured = options.causal === true || options.window !== undefined;
+    const chunked = implementation === 'chunked';
+    const result = blockedAttention(
+      {
+        query: toTensor(query),
+        key: toTensor(key),
+        value: toTensor(value),
+        mask: options.mask === undefined || options.mask === null ? null : toBoolMask(options.mask),
+        bias: options.bias === undefined || options.bias === null ? null : toTensor(options.bias),
+        scale,
+        causal: options.causal === true,
+        window: options.window,
+      },
+      {
+        queryBlock: options.blockSize ?? (structured || chunked ? Math.min(T, DEFAULT_BLOCK) : T),
+        keyChunk: chunked ? (options.chunkSize ?? DEFAULT_CHUNK) : null,
+        dropout: options.dropout ?? 0,
+        training: options.training === true,
+        seed: options.seed,
+        returnWeights: options.returnWeights === true,
+      },
+    );
+    return options.returnWeights === true ? { output: result.output, weights: result.weights as tf.Tensor } : result.output;
   });
+}
+
+const DEFAULT_BLOCK = 512;
+const DEFAULT_CHUNK = 1024;
+
+/**
+ * Picks the formulation for the options and the active backend, and rejects
+ * a forced one that cannot honour the options. `emptyRows: 'uniform'` (the
+ * Keras layers' setting) is computed by the naive path.
+ */
+function chooseImplementation(fn: string, shapes: AttentionShapes, options: ScaledDotProductOptions & { returnWeights?: boolean }): 'naive' | 'blocked' | 'chunked' {
+  const requested = options.implementation ?? 'auto';
+  const training = options.training === true && (options.dropout ?? 0) > 0;
+  const hasBias = options.bias !== undefined && options.bias !== null;
+  const chunkBlockers: string[] = [];
+  if (options.returnWeights === true) chunkBlockers.push('returnWeights');
+  if (training) chunkBlockers.push('dropout while training');
+  if (hasBias) chunkBlockers.push('bias');
+  if (options.emptyRows === 'uniform') chunkBlockers.push("emptyRows: 'uniform'");
+  if (requested === 'chunked') {
+    if (chunkBlockers.length > 0) {
+      throw new Error(`${fn}: implementation 'chunked' does not support ${chunkBlockers.join(', ')}; use 'auto' or 'blocked'.`);
+    }
+    return 'chunked';
+  }
+  if (requested === 'blocked' && options.emptyRows === 'uniform') {
+    throw new Error(`${fn}: implementation 'blocked' does not support emptyRows: 'uniform'; use 'auto' or 'naive'.`);
+  }
+  if (requested !== 'auto') return requested;
+  if (options.emptyRows === 'uniform') return 'naive';
+  const slices = shapes.lead.reduce((a, b) => a * b, 1);
+  const scoreBytes = 4 * slices * shapes.T * shapes.S;
+  const budget = options.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
+  if (scoreBytes > budget && chunkBlockers.length === 0 && options.window === undefined) return 'chunked';
+  const backend = tf.getBackend();
+  if (backend === 'wasm' || backend === 'cpu' || options.causal === true || options.window !== undefined) return 'blocked';
+  return 'naive';
 }
