@@ -82,6 +82,19 @@ describe('scaledDotProductAttention implementations', () => {
     tf.dispose([r.output, r.weights]);
   });
 
+  it.each(['naive', 'blocked'] as const)("%s gives Keras's uniform weights and mean values for empty rows with emptyRows 'uniform'", (impl) => {
+    const q = randn([2, 5, 3], 41);
+    const k = randn([2, 6, 3], 42);
+    const v = randn([2, 6, 2], 43);
+    const mask = randomMask([2, 5, 6], 44, 0.5);
+    for (let j = 0; j < 6; j++) mask.data[1 * 6 + j] = 0; // row 1 of batch 0 sees nothing
+    const ref = refAttention(q, k, v, { mask, emptyRows: 'uniform' });
+    const r = scaledDotProductAttention(t(q), t(k), t(v), { mask: t(mask), emptyRows: 'uniform', implementation: impl, blockSize: 2, returnWeights: true });
+    expect(r.output).toBeAllClose(nested(ref.output), 1e-4);
+    expect(r.weights).toBeAllClose(nested(ref.weights), 1e-5);
+    tf.dispose([r.output, r.weights]);
+  });
+
   it('gives zeros for rows beyond the keys of a window (T > S + window) on every path', () => {
     const q = randn([1, 8, 2], 5);
     const k = randn([1, 3, 2], 6);
@@ -89,7 +102,7 @@ describe('scaledDotProductAttention implementations', () => {
       const out = scaledDotProductAttention(t(q), t(k), t(k), { window: 2, implementation: impl, blockSize: 3, chunkSize: 2 });
       const rows = out.arraySync() as number[][][];
       // Row i sees keys j in [i-2, i+2] ∩ [0, 3): rows 5..7 see nothing.
-      expect(rows[0].slice(5).flat()).toEqual([0, 0, 0, 0, 0, 0]);
+      expect(rows[0].slice(5).flat()).toBeAllClose([0, 0, 0, 0, 0, 0], 0);
       expect(out).toBeAllClose(nested(refAttention(q, k, k, { window: 2 }).output), 1e-4);
       out.dispose();
     }
@@ -136,7 +149,7 @@ describe('scaledDotProductAttention implementations', () => {
       tf.sum(scaledDotProductAttention(a, b, c, { mask, implementation: 'chunked', chunkSize: 3 })),
     )([q, k, k]);
     const dq = gq.arraySync() as number[][][];
-    expect(dq[0][1]).toEqual([0, 0]);
+    expect(dq[0][1]).toBeAllClose([0, 0], 0);
     for (const g of [gq, gk, gv]) expect(Array.from(g.dataSync()).every(Number.isFinite)).toBe(true);
     tf.dispose([q, k, mask, gq, gk, gv]);
   });
@@ -175,7 +188,6 @@ describe('scaledDotProductAttention implementations', () => {
     [{ implementation: 'chunked', returnWeights: true }, /implementation 'chunked' does not support returnWeights/],
     [{ implementation: 'chunked', dropout: 0.1, training: true }, /implementation 'chunked' does not support dropout while training/],
     [{ implementation: 'chunked', emptyRows: 'uniform' }, /implementation 'chunked' does not support emptyRows: 'uniform'/],
-    [{ implementation: 'blocked', emptyRows: 'uniform' }, /implementation 'blocked' does not support emptyRows: 'uniform'/],
   ])('rejects %j before allocating', (opts, msg) => {
     const [q, v] = base();
     const before = tf.memory().numTensors;

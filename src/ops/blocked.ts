@@ -34,6 +34,12 @@ export interface BlockedInputs {
   causal: boolean;
   /** Key `j` is visible from query `i` iff `|i - j| <= window` (`i - window <= j <= i` when causal). */
   window: number | undefined;
+  /**
+   * Rows with no visible key: `'zeros'`, or `'uniform'` (weights 1/S over all
+   * keys, output the mean of the values, as Keras). Only the one-softmax path
+   * supports `'uniform'`.
+   */
+  emptyRows: 'zeros' | 'uniform';
 }
 
 /** How to block the computation. */
@@ -135,6 +141,39 @@ function structuralMask(inp: BlockedInputs, t0: number, t1: number, c0: number, 
   return tf.tensor2d(data, [b, c], 'bool');
 }
 
+/**
+ * The structural (causal / window) visibility of a block and its additive
+ * bias, made once per call and shared by every slice. Made outside any inner
+ * `tf.tidy` by `prepareStructural`, or kept here if first made inside one.
+ */
+function structuralOf(
+  inp: BlockedInputs,
+  ctx: SliceContext,
+  t0: number,
+  t1: number,
+  c0: number,
+  c1: number,
+): { visible: tf.Tensor; bias: tf.Tensor } | null {
+  const key = `${t0},${t1},${c0},${c1}`;
+  if (ctx.structural.has(key)) return ctx.structural.get(key) ?? null;
+  const visible = structuralMask(inp, t0, t1, c0, c1);
+  const entry =
+    visible === null ? null : { visible, bias: tf.mul(tf.sub(1, tf.cast(visible, 'float32')), MASK_NEGATIVE) };
+  if (entry !== null) {
+    // Survives the block's tidy; released with the context.
+    tf.keep(entry.visible);
+    tf.keep(entry.bias);
+  }
+  ctx.structural.set(key, entry);
+  return entry;
+}
+
+/** Disposes what `structuralOf` kept. */
+function releaseContext(ctx: SliceContext): void {
+  for (const e of ctx.structural.values()) if (e !== null) tf.dispose([e.visible, e.bias]);
+  ctx.structural.clear();
+}
+
 interface Block {
   /** Scores of the block `[b, c]`: scaled product plus biases. */
   scores: tf.Tensor;
@@ -149,6 +188,8 @@ interface SliceContext {
   qs: tf.Tensor[]; // scaled queries [T, H]
   kT: tf.Tensor[]; // keys transposed [H, S]
   v: tf.Tensor[]; // [S, Hv]
+  /** Causal/window visibility of a block, shared by every slice; keyed by "t0,t1,c0,c1". */
+  structural: Map<string, { visible: tf.Tensor; bias: tf.Tensor } | null>;
   masks: Array<tf.Tensor | null>; // bool [T or 1, S or 1] per slice
   biases: Array<tf.Tensor | null>; // float32 [T or 1, S or 1] per slice
 }
@@ -159,13 +200,15 @@ function blockScores(inp: BlockedInputs, ctx: SliceContext, l: number, t0: numbe
   let scores = tf.matMul(qb, kb);
   const bias = ctx.biases[l];
   if (bias !== null) scores = tf.add(scores, window2d(bias, t0, t1, c0, c1));
-  const mask = ctx.masks[l];
-  const structural = structuralMask(inp, t0, t1, c0, c1);
-  let visible: tf.Tensor | null = mask === null ? null : window2d(mask, t0, t1, c0, c1);
-  if (structural !== null) visible = visible === null ? structural : tf.logicalAnd(visible, structural);
-  if (visible !== null) {
-    scores = tf.add(scores, tf.mul(tf.sub(1, tf.cast(visible, 'float32')), MASK_NEGATIVE));
+  const mask = ctx.masks[l] === null ? null : window2d(ctx.masks[l] as tf.Tensor, t0, t1, c0, c1);
+  const structural = structuralOf(inp, ctx, t0, t1, c0, c1);
+  if (mask === null) {
+    // The common case (causal or window alone): one cached bias add.
+    if (structural !== null) scores = tf.add(scores, structural.bias);
+    return { scores, visible: structural === null ? null : structural.visible };
   }
+  const visible = structural === null ? mask : tf.logicalAnd(mask, structural.visible);
+  scores = tf.add(scores, tf.mul(tf.sub(1, tf.cast(visible, 'float32')), MASK_NEGATIVE));
   return { scores, visible };
 }
 
@@ -190,6 +233,7 @@ function makeContext(inp: BlockedInputs): { ctx: SliceContext; lead: number[] } 
       qs: slices(qScaled),
       kT,
       v: slices(inp.value),
+      structural: new Map(),
       masks: slicesOf(inp.mask, lead),
       biases: slicesOf(inp.bias, lead),
     },
@@ -216,31 +260,46 @@ function directForward(inp: BlockedInputs, plan: BlockPlan): { output: tf.Tensor
   const outs: tf.Tensor[] = [];
   const weights: tf.Tensor[] = [];
   for (let l = 0; l < L; l++) {
-    const rows: tf.Tensor[] = [];
-    const wrows: tf.Tensor[] = [];
-    queryBlocks(T, plan.queryBlock).forEach(([t0, t1], bi) => {
-      const [lo, hi] = keyRange(inp, S, t0, t1);
-      if (hi === lo) {
-        rows.push(tf.zeros([t1 - t0, Hv]));
-        if (plan.returnWeights) wrows.push(tf.zeros([t1 - t0, S]));
-        return;
-      }
-      const { scores, visible } = blockScores(inp, ctx, l, t0, t1, lo, hi);
-      let w = tf.softmax(scores);
-      if (emptyRows && visible !== null) {
-        w = tf.mul(w, tf.cast(tf.any(visible, 1, true), 'float32'));
-      }
-      if (plan.returnWeights) wrows.push(lo === 0 && hi === S ? w : tf.pad(w, [[0, 0], [lo, S - hi]]));
-      if (plan.training && plan.dropout > 0) {
-        const seed = plan.seed === undefined ? undefined : plan.seed + 7919 * l + bi;
-        w = tf.dropout(w, plan.dropout, undefined, seed);
-      }
-      const vb = lo === 0 && hi === S ? ctx.v[l] : tf.slice(ctx.v[l], [lo, 0], [hi - lo, -1]);
-      rows.push(tf.matMul(w, vb));
+    // One slice at a time, so that its intermediates are freed before the next.
+    const [o, wl] = tf.tidy(() => {
+      const rows: tf.Tensor[] = [];
+      const wrows: tf.Tensor[] = [];
+      queryBlocks(T, plan.queryBlock).forEach(([t0, t1], bi) => {
+        const [lo, hi] = keyRange(inp, S, t0, t1);
+        if (hi === lo) {
+          rows.push(tf.zeros([t1 - t0, Hv]));
+          if (plan.returnWeights) wrows.push(tf.zeros([t1 - t0, S]));
+          return;
+        }
+        const { scores, visible } = blockScores(inp, ctx, l, t0, t1, lo, hi);
+        let w = tf.softmax(scores);
+        // Rows with no visible key: zero their output (cheaper than their weights).
+        const keep = emptyRows && visible !== null ? tf.cast(tf.any(visible, 1, true), 'float32') : null;
+        const uniform = keep !== null && inp.emptyRows === 'uniform';
+        if (plan.returnWeights) {
+          const padded = lo === 0 && hi === S ? w : tf.pad(w, [[0, 0], [lo, S - hi]]);
+          // Empty rows: 0, or 1/S with 'uniform'.
+          const empty = uniform ? tf.div(tf.sub(1, keep), S) : null;
+          wrows.push(keep === null ? padded : empty === null ? tf.mul(padded, keep) : tf.add(tf.mul(padded, keep), empty));
+        }
+        if (plan.training && plan.dropout > 0) {
+          const seed = plan.seed === undefined ? undefined : plan.seed + 7919 * l + bi;
+          w = tf.dropout(w, plan.dropout, undefined, seed);
+        }
+        const vb = lo === 0 && hi === S ? ctx.v[l] : tf.slice(ctx.v[l], [lo, 0], [hi - lo, -1]);
+        const o = tf.matMul(w, vb);
+        if (keep === null) rows.push(o);
+        else if (!uniform) rows.push(tf.mul(o, keep));
+        else rows.push(tf.add(tf.mul(o, keep), tf.mul(tf.sub(1, keep), tf.mean(ctx.v[l], 0, true))));
+      });
+      const out = rows.length === 1 ? rows[0] : tf.concat(rows, 0);
+      if (!plan.returnWeights) return [out];
+      return [out, wrows.length === 1 ? wrows[0] : tf.concat(wrows, 0)];
     });
-    outs.push(rows.length === 1 ? rows[0] : tf.concat(rows, 0));
-    if (plan.returnWeights) weights.push(wrows.length === 1 ? wrows[0] : tf.concat(wrows, 0));
+    outs.push(o);
+    if (wl !== undefined) weights.push(wl);
   }
+  releaseContext(ctx);
   const output = tf.reshape(tf.stack(outs), [...lead, T, Hv]);
   return plan.returnWeights ? { output, weights: tf.reshape(tf.stack(weights), [...lead, T, S]) } : { output };
 }
@@ -300,6 +359,7 @@ function onlineForward(inp: BlockedInputs, plan: BlockPlan, ctx: SliceContext): 
     out.push(rows.length === 1 ? rows[0] : tf.concat(rows, 0));
     lse.push(lses.length === 1 ? lses[0] : tf.concat(lses, 0));
   }
+  releaseContext(ctx);
   return { out, lse };
 }
 
@@ -363,6 +423,7 @@ function onlineBackward(
     dk.push(dkAcc);
     dv.push(dvAcc);
   }
+  releaseContext(ctx);
   return { dq, dk, dv };
 }
 

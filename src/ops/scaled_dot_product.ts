@@ -90,11 +90,15 @@ export interface ScaledDotProductOptions extends AttentionOptions {
    * backends whose batched products are fast (webgl, tensorflow).
    */
   implementation?: AttentionImplementation;
-  /** Bytes of float32 scores above which `'auto'` chooses `'chunked'`. Default 256 MiB. */
+  /**
+   * Bytes of float32 scores that may exist at once (one slice's `[T, S]` on
+   * the blocked path, all slices' on the naive one) before `'auto'` chooses
+   * `'chunked'`. Default 256 MiB.
+   */
   memoryBudget?: number;
-  /** Query rows per block on the blocked paths. Default 512 (causal, window, chunked) or T. */
+  /** Query rows per block. Default: 512 with `causal` or `window`, 2048 on the chunked path, else T. */
   blockSize?: number;
-  /** Keys per chunk on the chunked path. Default 1024. */
+  /** Keys per chunk on the chunked path. Default 2048. */
   chunkSize?: number;
 }
 
@@ -327,9 +331,10 @@ export function scaledDotProductAttention(
         scale,
         causal: options.causal === true,
         window: options.window,
+        emptyRows: options.emptyRows ?? 'zeros',
       },
       {
-        queryBlock: options.blockSize ?? (structured || chunked ? Math.min(T, DEFAULT_BLOCK) : T),
+        queryBlock: options.blockSize ?? (chunked ? Math.min(T, DEFAULT_CHUNK) : structured ? Math.min(T, DEFAULT_BLOCK) : T),
         keyChunk: chunked ? (options.chunkSize ?? DEFAULT_CHUNK) : null,
         dropout: options.dropout ?? 0,
         training: options.training === true,
@@ -342,12 +347,11 @@ export function scaledDotProductAttention(
 }
 
 const DEFAULT_BLOCK = 512;
-const DEFAULT_CHUNK = 1024;
+const DEFAULT_CHUNK = 2048;
 
 /**
  * Picks the formulation for the options and the active backend, and rejects
- * a forced one that cannot honour the options. `emptyRows: 'uniform'` (the
- * Keras layers' setting) is computed by the naive path.
+ * a forced one that cannot honour the options.
  */
 function chooseImplementation(fn: string, shapes: AttentionShapes, options: ScaledDotProductOptions & { returnWeights?: boolean }): 'naive' | 'blocked' | 'chunked' {
   const requested = options.implementation ?? 'auto';
@@ -364,16 +368,14 @@ function chooseImplementation(fn: string, shapes: AttentionShapes, options: Scal
     }
     return 'chunked';
   }
-  if (requested === 'blocked' && options.emptyRows === 'uniform') {
-    throw new Error(`${fn}: implementation 'blocked' does not support emptyRows: 'uniform'; use 'auto' or 'naive'.`);
-  }
   if (requested !== 'auto') return requested;
-  if (options.emptyRows === 'uniform') return 'naive';
-  const slices = shapes.lead.reduce((a, b) => a * b, 1);
-  const scoreBytes = 4 * slices * shapes.T * shapes.S;
   const budget = options.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
-  if (scoreBytes > budget && chunkBlockers.length === 0 && options.window === undefined) return 'chunked';
   const backend = tf.getBackend();
-  if (backend === 'wasm' || backend === 'cpu' || options.causal === true || options.window !== undefined) return 'blocked';
-  return 'naive';
+  const perSlice = backend === 'wasm' || backend === 'cpu' || options.causal === true || options.window !== undefined;
+  if (options.window !== undefined) return 'blocked';
+  // The blocked path holds one slice's [T, S] scores at a time; the naive path all of them.
+  const slices = perSlice ? 1 : shapes.lead.reduce((a, b) => a * b, 1);
+  const scoreBytes = 4 * slices * shapes.T * shapes.S;
+  if (scoreBytes > budget && chunkBlockers.length === 0) return 'chunked';
+  return perSlice ? 'blocked' : 'naive';
 }
