@@ -34,3 +34,6 @@ export type { SinePositionEncodingArgs, PositionEmbeddingArgs, RotaryEmbeddingAr
 
 // Position maths.
 export { alibiSlopes, relativePositionBucket } from './ops/position';
+
+// Saving and loading.
+export { fileSystem } from './io/file_system';
