@@ -105,6 +105,26 @@ describe('MultiHeadAttention', () => {
     expect(mask.shape).toEqual([2, 5]);
   });
 
+  it('honours the padding mask of a separate memory (cross-attention) in a functional model', () => {
+    const qIn = tf.input({ shape: [3, 4] });
+    const ids = tf.input({ shape: [5], dtype: 'int32' });
+    const emb = tf.layers.embedding({ inputDim: 10, outputDim: 4, maskZero: true, embeddingsInitializer: 'randomNormal' });
+    const memory = emb.apply(ids) as tf.SymbolicTensor;
+    const y = layers.multiHeadAttention({ numHeads: 2, keyDim: 2 }).apply([qIn, memory]) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: [qIn, ids], outputs: y });
+    const q = tf.randomNormal([1, 3, 4], 0, 1, 'float32', 3);
+    const tokens = tf.tensor2d([[4, 2, 0, 0, 0]], [1, 5], 'int32');
+    const a = model.predict([q, tokens]) as tf.Tensor;
+    // Move the embedding of the padding id: the output must not move.
+    const table = emb.getWeights()[0];
+    emb.setWeights([tf.tidy(() => tf.concat([tf.fill([1, 4], -9), table.slice([1, 0], [9, 4])]))]);
+    const b = model.predict([q, tokens]) as tf.Tensor;
+    expect(b).toBeAllClose(a, 1e-5);
+    // Un-padding the last position does move it: the test can fail.
+    const c = model.predict([q, tf.tensor2d([[4, 2, 0, 0, 7]], [1, 5], 'int32')]) as tf.Tensor;
+    expect(c).not.toBeAllClose(a, 1e-3);
+  });
+
   it('computeOutputShape equals the real output shape, with and without scores', () => {
     const layer = new MultiHeadAttention({ numHeads: 3, keyDim: 2, outputShape: 7 });
     const real = layer.apply([tf.zeros([2, 4, 5]), tf.zeros([2, 6, 3])]) as tf.Tensor;

@@ -58,13 +58,12 @@ export function serialize(x: Serializable | undefined | null): tf.serialization.
 /**
  * The masks of each input of a multi-input layer. Keras passes one mask per
  * input; tfjs's model executor passes only the first input's mask, as a
- * single tensor. Then the inputs that are the very same tensor as the first
- * (self-attention through `[x, x]`) share it; other inputs have none.
+ * single tensor. The others ride on the input tensors themselves as
+ * `kerasMask`, which tfjs sets on the outputs of masking layers.
  */
 export function perInputMasks(inputs: tf.Tensor[], mask: unknown): Array<tf.Tensor | null> {
-  if (Array.isArray(mask)) return inputs.map((_, i) => (mask[i] as tf.Tensor | undefined) ?? null);
-  if (mask instanceof tf.Tensor) return inputs.map((x, i) => (i === 0 || x === inputs[0] ? mask : null));
-  return inputs.map(() => null);
+  const given = Array.isArray(mask) ? (mask as Array<tf.Tensor | null | undefined>) : [mask as tf.Tensor | undefined];
+  return inputs.map((x, i) => given[i] ?? x.kerasMask ?? null);
 }
 
 export function checkPositiveInt(layer: string, name: string, v: unknown): number {
