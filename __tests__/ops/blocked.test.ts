@@ -19,7 +19,7 @@ function randomMask(shape: number[], seed: number, pOn = 0.7): Arr {
   return m;
 }
 
-const IMPLS = ['naive', 'blocked', 'chunked'] as const;
+const IMPLS = ['naive', 'blocked', 'chunked', 'fused'] as const;
 
 describe('scaledDotProductAttention implementations', () => {
   it('agree with the float64 reference over shapes, masks, causality, windows and block sizes (property)', () => {
@@ -82,6 +82,20 @@ describe('scaledDotProductAttention implementations', () => {
     tf.dispose([r.output, r.weights]);
   });
 
+  it('fused gives the reference with a bias, a broadcast mask, causal and uniform empty rows', () => {
+    const q = randn([2, 2, 5, 3], 51);
+    const k = randn([2, 2, 7, 3], 52);
+    const v = randn([2, 2, 7, 2], 53);
+    const bias = randn([2, 1, 5, 7], 54);
+    const mask = randomMask([1, 2, 5, 1], 55, 0.5);
+    for (const emptyRows of ['zeros', 'uniform'] as const) {
+      const ref = refAttention(q, k, v, { mask, bias, causal: true, emptyRows });
+      const out = scaledDotProductAttention(t(q), t(k), t(v), { mask: t(mask), bias: t(bias), causal: true, emptyRows, implementation: 'fused' });
+      expect(out).toBeAllClose(nested(ref.output), 1e-4);
+      out.dispose();
+    }
+  });
+
   it.each(['naive', 'blocked'] as const)("%s gives Keras's uniform weights and mean values for empty rows with emptyRows 'uniform'", (impl) => {
     const q = randn([2, 5, 3], 41);
     const k = randn([2, 6, 3], 42);
@@ -122,18 +136,18 @@ describe('scaledDotProductAttention implementations', () => {
     tf.dispose([q, k, band, local, full]);
   });
 
-  it('chunked gradients equal the naive gradients (mask, causal, ragged chunks)', () => {
+  it('chunked, blocked and fused gradients equal the naive gradients (mask, causal, ragged chunks)', () => {
     const q = t(randn([2, 2, 7, 4], 11));
     const k = t(randn([2, 2, 9, 4], 12));
     const v = t(randn([2, 2, 9, 3], 13));
     const mask = t(randomMask([2, 1, 7, 9], 14, 0.6));
     const R = t(randn([2, 2, 7, 3], 15));
-    const grads = (impl: 'naive' | 'chunked' | 'blocked'): tf.Tensor[] =>
+    const grads = (impl: 'naive' | 'chunked' | 'blocked' | 'fused'): tf.Tensor[] =>
       tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
         tf.sum(tf.mul(scaledDotProductAttention(a, b, c, { mask, causal: true, implementation: impl, blockSize: 3, chunkSize: 2 }), R)),
       )([q, k, v]);
     const naive = grads('naive');
-    for (const impl of ['chunked', 'blocked'] as const) {
+    for (const impl of ['chunked', 'blocked', 'fused'] as const) {
       const g = grads(impl);
       g.forEach((gi, i) => expect(gi).toBeAllClose(naive[i], 1e-4));
       tf.dispose(g);
@@ -184,7 +198,9 @@ describe('scaledDotProductAttention implementations', () => {
     [{ blockSize: 0 }, /expected `blockSize` to be a positive integer, but got 0/],
     [{ chunkSize: 2.5 }, /expected `chunkSize` to be a positive integer, but got 2.5/],
     [{ memoryBudget: -5 }, /expected `memoryBudget` to be a positive number of bytes, but got -5/],
-    [{ implementation: 'flash' }, /expected `implementation` to be one of 'auto', 'naive', 'blocked', 'chunked', but got flash/],
+    [{ implementation: 'flash' }, /expected `implementation` to be one of 'auto', 'naive', 'blocked', 'chunked', 'fused', but got flash/],
+    [{ implementation: 'fused', returnWeights: true }, /implementation 'fused' does not support returnWeights/],
+    [{ implementation: 'fused', dropout: 0.2, training: true }, /implementation 'fused' does not support dropout while training/],
     [{ implementation: 'chunked', returnWeights: true }, /implementation 'chunked' does not support returnWeights/],
     [{ implementation: 'chunked', dropout: 0.1, training: true }, /implementation 'chunked' does not support dropout while training/],
     [{ implementation: 'chunked', emptyRows: 'uniform' }, /implementation 'chunked' does not support emptyRows: 'uniform'/],

@@ -22,6 +22,7 @@ import {
   toTensor,
 } from './checks';
 import { blockedAttention } from './blocked';
+import { cpuAttention } from './cpu_kernel';
 import { bandMask } from './masks';
 import { EmptyRows, maskedSoftmax, weightedSum } from './masked_softmax';
 
@@ -61,7 +62,7 @@ export interface AttentionOptions {
 }
 
 /** How `scaledDotProductAttention` computes. */
-export type AttentionImplementation = 'auto' | 'naive' | 'blocked' | 'chunked';
+export type AttentionImplementation = 'auto' | 'naive' | 'blocked' | 'chunked' | 'fused';
 
 /** Default `memoryBudget`: 256 MiB of float32 scores. */
 export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
@@ -84,10 +85,15 @@ export interface ScaledDotProductOptions extends AttentionOptions {
    * `'chunked'`: also chunks the keys with an online softmax, so no more than
    * a `[blockSize, chunkSize]` block of scores exists at once, forward or
    * backward (no `returnWeights`, no dropout while training, no `bias`).
-   * `'auto'` (default): `'chunked'` when the `[..., T, S]` scores would
-   * exceed `memoryBudget` and the options allow it; otherwise `'blocked'` on
-   * the wasm and cpu backends or with `causal`/`window`, and `'naive'` on
-   * backends whose batched products are fast (webgl, tensorflow).
+   * `'fused'`: one JavaScript loop per query row (scores, softmax, weighted
+   * sum) with no `[T, S]` tensor; the fast path of the cpu backend, where
+   * tfjs ops are JavaScript loops themselves (no `returnWeights`, no dropout
+   * while training).
+   * `'auto'` (default): on cpu, `'fused'` when the options allow it; else
+   * `'chunked'` when the scores would exceed `memoryBudget` and the options
+   * allow it; otherwise `'blocked'` on wasm and cpu or with
+   * `causal`/`window`, and `'naive'` on backends whose batched products are
+   * fast (webgl, tensorflow).
    */
   implementation?: AttentionImplementation;
   /**
@@ -110,7 +116,7 @@ export interface AttentionResult {
   weights: tf.Tensor;
 }
 
-const IMPLEMENTATIONS: readonly AttentionImplementation[] = ['auto', 'naive', 'blocked', 'chunked'];
+const IMPLEMENTATIONS: readonly AttentionImplementation[] = ['auto', 'naive', 'blocked', 'chunked', 'fused'];
 
 /** Shapes read from checked inputs. */
 export interface AttentionShapes {
@@ -319,6 +325,15 @@ export function scaledDotProductAttention(
       const output = weightedSum(weights, toTensor(value), options.dropout, options.training, options.seed);
       return options.returnWeights === true ? { output, weights } : output;
     }
+    if (implementation === 'fused') {
+      const mask = options.mask === undefined || options.mask === null ? null : toBoolMask(options.mask);
+      const bias = options.bias === undefined || options.bias === null ? null : toTensor(options.bias);
+      const emptyRows = options.emptyRows ?? 'zeros';
+      return cpuAttention(
+        { query: toTensor(query), key: toTensor(key), value: toTensor(value), mask, bias, scale, causal: options.causal === true, window: options.window, emptyRows },
+        (q, k, m, b) => maskedSoftmax(dotScores(q, k, scale, b), buildMask({ ...options, mask: m }, T, S), emptyRows),
+      );
+    }
     const structured = options.causal === true || options.window !== undefined;
     const chunked = implementation === 'chunked';
     const result = blockedAttention(
@@ -353,7 +368,7 @@ const DEFAULT_CHUNK = 2048;
  * Picks the formulation for the options and the active backend, and rejects
  * a forced one that cannot honour the options.
  */
-function chooseImplementation(fn: string, shapes: AttentionShapes, options: ScaledDotProductOptions & { returnWeights?: boolean }): 'naive' | 'blocked' | 'chunked' {
+function chooseImplementation(fn: string, shapes: AttentionShapes, options: ScaledDotProductOptions & { returnWeights?: boolean }): Exclude<AttentionImplementation, 'auto'> {
   const requested = options.implementation ?? 'auto';
   const training = options.training === true && (options.dropout ?? 0) > 0;
   const hasBias = options.bias !== undefined && options.bias !== null;
@@ -362,6 +377,10 @@ function chooseImplementation(fn: string, shapes: AttentionShapes, options: Scal
   if (training) chunkBlockers.push('dropout while training');
   if (hasBias) chunkBlockers.push('bias');
   if (options.emptyRows === 'uniform') chunkBlockers.push("emptyRows: 'uniform'");
+  if (requested === 'fused' && (options.returnWeights === true || training)) {
+    const what = options.returnWeights === true ? 'returnWeights' : 'dropout while training';
+    throw new Error(`${fn}: implementation 'fused' does not support ${what}; use 'auto' or 'blocked'.`);
+  }
   if (requested === 'chunked') {
     if (chunkBlockers.length > 0) {
       throw new Error(`${fn}: implementation 'chunked' does not support ${chunkBlockers.join(', ')}; use 'auto' or 'blocked'.`);
@@ -369,8 +388,9 @@ function chooseImplementation(fn: string, shapes: AttentionShapes, options: Scal
     return 'chunked';
   }
   if (requested !== 'auto') return requested;
-  const budget = options.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
   const backend = tf.getBackend();
+  if (backend === 'cpu' && options.returnWeights !== true && !training) return 'fused';
+  const budget = options.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
   const perSlice = backend === 'wasm' || backend === 'cpu' || options.causal === true || options.window !== undefined;
   if (options.window !== undefined) return 'blocked';
   // The blocked path holds one slice's [T, S] scores at a time; the naive path all of them.
