@@ -305,9 +305,21 @@ function directForward(inp: BlockedInputs, plan: BlockPlan): { output: tf.Tensor
 }
 
 /**
- * Forward pass with an online softmax over key chunks: per query block,
- * running max `m`, running sum `z` and running output `acc` are rescaled as
- * each chunk arrives. Returns the output and each row's log-sum-exp (for the
+ * The softmax of a chunk of scores `[b, c]` and its log-sum-exp `[b, 1]`,
+ * from the backend's softmax kernel (on wasm much faster than `exp`):
+ * `lse = max(s) − log(max(softmax(s)))`, since the largest weight is
+ * `exp(max(s) − lse)`.
+ */
+function chunkSoftmax(scores: tf.Tensor): { weights: tf.Tensor; lse: tf.Tensor } {
+  const weights = tf.softmax(scores);
+  const lse = tf.sub(tf.max(scores, 1, true), tf.log(tf.max(weights, 1, true)));
+  return { weights, lse };
+}
+
+/**
+ * Forward pass with an online softmax over key chunks: per query block, the
+ * running log-sum-exp and the running normalised output are merged with each
+ * chunk's as it arrives. Returns the output and each row's log-sum-exp (for the
  * backward pass), per slice.
  */
 function onlineForward(inp: BlockedInputs, plan: BlockPlan, ctx: SliceContext): { out: tf.Tensor[]; lse: tf.Tensor[] } {
@@ -323,36 +335,37 @@ function onlineForward(inp: BlockedInputs, plan: BlockPlan, ctx: SliceContext): 
     for (const [t0, t1] of queryBlocks(T, plan.queryBlock)) {
       const b = t1 - t0;
       const [lo, hi] = keyRange(inp, S, t0, t1);
-      let m: tf.Tensor = tf.fill([b, 1], -Infinity);
-      let z: tf.Tensor = tf.zeros([b, 1]);
+      // Running log-sum-exp `lse` and normalised output `acc` of the chunks seen so far.
+      let lse: tf.Tensor = tf.fill([b, 1], -Infinity);
       let acc: tf.Tensor = tf.zeros([b, Hv]);
       let seen: tf.Tensor | null = emptyRows ? tf.zeros([b, 1], 'bool') : null;
       for (let c0 = lo; c0 < hi; c0 += chunk) {
         const c1 = Math.min(hi, c0 + chunk);
         const next = tf.tidy(() => {
           const { scores, visible } = blockScores(inp, ctx, l, t0, t1, c0, c1);
-          const mNew = tf.maximum(m, tf.max(scores, 1, true));
-          const p = tf.exp(tf.sub(scores, mNew));
-          const corr = tf.exp(tf.sub(m, mNew));
+          const { weights, lse: lseC } = chunkSoftmax(scores);
           const vb = tf.slice(ctx.v[l], [c0, 0], [c1 - c0, -1]);
-          const res = [mNew, tf.add(tf.mul(z, corr), tf.sum(p, 1, true)), tf.add(tf.mul(acc, corr), tf.matMul(p, vb))];
+          // Merge: lse' = logaddexp(lse, lseC); acc' = acc·e^(lse−lse') + (P_c·V_c)·e^(lseC−lse').
+          const top = tf.maximum(lse, lseC);
+          const lseNew = tf.add(top, tf.log(tf.add(tf.exp(tf.sub(lse, top)), tf.exp(tf.sub(lseC, top)))));
+          const res = [
+            lseNew,
+            tf.add(tf.mul(acc, tf.exp(tf.sub(lse, lseNew))), tf.mul(tf.matMul(weights, vb), tf.exp(tf.sub(lseC, lseNew)))),
+          ];
           if (seen !== null) {
             res.push(visible === null ? tf.onesLike(seen) : tf.logicalOr(seen, tf.any(visible, 1, true)));
           }
           return res;
         });
-        tf.dispose([m, z, acc, ...(seen === null ? [] : [seen])]);
-        [m, z, acc] = next;
-        if (seen !== null) seen = next[3];
+        tf.dispose([lse, acc, ...(seen === null ? [] : [seen])]);
+        [lse, acc] = next;
+        if (seen !== null) seen = next[2];
       }
-      const [o, s] = tf.tidy(() => {
-        // Rows with no key at all (hi === lo) keep acc = 0 and z = 0.
-        const safeZ = tf.maximum(z, 1e-30);
-        let o = tf.div(acc, safeZ);
-        if (seen !== null) o = tf.mul(o, tf.cast(seen, 'float32'));
-        return [o, tf.add(m, tf.log(safeZ))];
-      });
-      tf.dispose([m, z, acc, ...(seen === null ? [] : [seen])]);
+      // Rows with no key at all (hi === lo) keep acc = 0.
+      const o = seen === null ? acc : tf.tidy(() => tf.mul(acc, tf.cast(seen as tf.Tensor, 'float32')));
+      if (o !== acc) acc.dispose();
+      if (seen !== null) seen.dispose();
+      const s = lse;
       rows.push(o);
       lses.push(s);
     }
@@ -365,7 +378,8 @@ function onlineForward(inp: BlockedInputs, plan: BlockPlan, ctx: SliceContext): 
 
 /**
  * Backward pass of the online softmax: recomputes each `[b, c]` block of
- * probabilities from the saved log-sum-exp instead of keeping it.
+ * probabilities from the saved log-sum-exp instead of keeping it
+ * (`P = softmax_c(S)·exp(lse_c − lse)`).
  * With O the output and dO its gradient, D = rowsum(dO ∘ O):
  * P = exp(S − lse); dV += Pᵀ·dO; dS = P ∘ (dO·Vᵀ − D); dQ += dS·K·scale; dK += dSᵀ·Q·scale.
  */
@@ -400,7 +414,8 @@ function onlineBackward(
         const c1 = Math.min(hi, c0 + chunk);
         const next = tf.tidy(() => {
           const { scores, visible } = blockScores(inp, ctx, l, t0, t1, c0, c1);
-          let p = tf.exp(tf.sub(scores, lseB));
+          const c = chunkSoftmax(scores);
+          let p = tf.mul(c.weights, tf.exp(tf.sub(c.lse, lseB)));
           if (emptyRows && visible !== null) p = tf.mul(p, tf.cast(tf.any(visible, 1, true), 'float32'));
           const vb = tf.slice(ctx.v[l], [c0, 0], [c1 - c0, -1]);
           const kb = tf.slice(kRows, [c0, 0], [c1 - c0, -1]);
