@@ -57,7 +57,9 @@ export interface BlockPlan {
 /** Splits `[..., R, C]` into L tensors `[R, C]`. Call inside `tf.tidy`. */
 function slices(x: tf.Tensor): tf.Tensor[] {
   const [R, C] = x.shape.slice(-2);
-  return tf.unstack(tf.reshape(x, [-1, R, C]));
+  const x3 = tf.reshape(x, [-1, R, C]);
+  // Contiguous slices: tf.unstack is slower on wasm.
+  return Array.from({ length: x3.shape[0] }, (_, l) => tf.reshape(tf.slice(x3, [l, 0, 0], [1, R, C]), [R, C]));
 }
 
 /**
