@@ -57,6 +57,21 @@ describe('Attention', () => {
     expect(() => new Attention({ dropout: 1 })).toThrow(/Attention: expected dropout to be a number in \[0, 1\), but got dropout=1/);
     expect(() => layer.apply([t(q)])).toThrow(/Attention: expected inputs \[query, value\] or \[query, value, key\], but got 1 input\(s\)/);
   });
+
+  it('trains in a model without leaking tensors', async () => {
+    const qi = tf.input({ shape: [3, 4] });
+    const mi = tf.input({ shape: [5, 4] });
+    const model = tf.model({ inputs: [qi, mi], outputs: layers.attention({ useScale: true, scoreMode: 'concat' }).apply([qi, mi]) as tf.SymbolicTensor });
+    const xq = tf.randomNormal([16, 3, 4], 0, 1, 'float32', 4);
+    const xm = tf.randomNormal([16, 5, 4], 0, 1, 'float32', 5);
+    const y = tf.tidy(() => tf.tile(tf.mean(xm, 1, true), [1, 3, 1]));
+    const before = tf.memory().numTensors;
+    tf.dispose(model.predict([xq, xm]) as tf.Tensor);
+    expect(tf.memory().numTensors).toBe(before);
+    const [first, last] = await fitLosses(model, [xq, xm], y, 25);
+    expect(last).toBeLessThan(first);
+    tf.dispose([xq, xm, y]);
+  });
 });
 
 describe('AdditiveAttention', () => {
