@@ -37,3 +37,7 @@ export { alibiSlopes, relativePositionBucket } from './ops/position';
 
 // Saving and loading.
 export { fileSystem } from './io/file_system';
+
+// Visualisation.
+export { heatmapSvg } from './viz/heatmap';
+export type { HeatmapOptions } from './viz/heatmap';
