@@ -14,22 +14,11 @@
  * S key length, H depth, Hv value depth.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { BlockedInputs } from './blocked';
 import { MASK_NEGATIVE } from './masked_softmax';
 
-/** Inputs of the kernel, already checked. */
-export interface CpuKernelInputs {
-  query: tf.Tensor;
-  key: tf.Tensor;
-  value: tf.Tensor;
-  /** bool, broadcastable to `[..., T, S]`, or null. */
-  mask: tf.Tensor | null;
-  /** float32, broadcastable to `[..., T, S]`, or null. */
-  bias: tf.Tensor | null;
-  scale: number;
-  causal: boolean;
-  window: number | undefined;
-  emptyRows: 'zeros' | 'uniform';
-}
+/** Inputs of the kernel, already checked: those of the blocked paths. */
+export type CpuKernelInputs = BlockedInputs;
 
 /** Offsets of a tensor broadcast to `[...lead, T, S]`: per slice, and the row and column strides. */
 interface Broadcast<A> {
