@@ -167,6 +167,22 @@ describe('MultiHeadAttention', () => {
     expect(() => new MultiHeadAttention(args as ConstructorParameters<typeof MultiHeadAttention>[0])).toThrow(msg);
   });
 
+  it('is causal inside a model when built with useCausalMask, and refuses the call argument there', () => {
+    const inp = tf.input({ shape: [5, 4] });
+    const mha = new MultiHeadAttention({ numHeads: 2, keyDim: 2, useCausalMask: true });
+    const model = tf.model({ inputs: inp, outputs: mha.apply([inp, inp]) as tf.SymbolicTensor });
+    const x = randn([1, 5, 4], 30);
+    const x2 = arr(x.shape, x.data);
+    for (let i = 12; i < 20; i++) x2.data[i] += 5; // positions 3 and 4
+    const a = model.predict(t(x)) as tf.Tensor;
+    const b = model.predict(t(x2)) as tf.Tensor;
+    expect(a.slice([0, 0, 0], [1, 3, 4])).toBeAllClose(b.slice([0, 0, 0], [1, 3, 4]), 1e-6);
+    expect(a.slice([0, 3, 0], [1, 2, 4])).not.toBeAllClose(b.slice([0, 3, 0], [1, 2, 4]), 1e-3);
+    expect(() => new MultiHeadAttention({ numHeads: 2, keyDim: 2 }).apply([inp, inp], { useCausalMask: true })).toThrow(
+      /MultiHeadAttention: tfjs models do not keep call arguments, so useCausalMask would be lost when the model runs; pass \{ useCausalMask: true \} to the constructor instead/,
+    );
+  });
+
   it('rejects the wrong number or rank of inputs', () => {
     const layer = new MultiHeadAttention({ numHeads: 2, keyDim: 2 });
     expect(() => layer.apply([tf.zeros([1, 2, 3])])).toThrow(/MultiHeadAttention: expected 2 to 4 inputs, but got 1/);
@@ -175,7 +191,7 @@ describe('MultiHeadAttention', () => {
 
   it('does not leak tensors in call, predict and fit, and training lowers the loss', async () => {
     const inp = tf.input({ shape: [4, 3] });
-    const y = layers.multiHeadAttention({ numHeads: 2, keyDim: 4, seed: 1 }).apply([inp, inp], { useCausalMask: true }) as tf.SymbolicTensor;
+    const y = layers.multiHeadAttention({ numHeads: 2, keyDim: 4, seed: 1, useCausalMask: true }).apply([inp, inp]) as tf.SymbolicTensor;
     const model = tf.model({ inputs: inp, outputs: y });
     const x = tf.randomNormal([16, 4, 3], 0, 1, 'float32', 5);
     const target = tf.tidy(() => tf.cumsum(x, 1).div(2));

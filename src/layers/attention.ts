@@ -11,7 +11,7 @@ import type { LayerArgs } from './tfjs_types';
 import { additiveScores } from '../ops/additive';
 import { maskedSoftmax, weightedSum } from '../ops/masked_softmax';
 import { bandMask } from '../ops/masks';
-import { asList, perInputMasks, checkBool, checkChoice, checkRate, inputShapes, lastDim } from './common';
+import { asList, perInputMasks, rejectSymbolicCallArgs, checkBool, checkChoice, checkRate, inputShapes, lastDim } from './common';
 import { Kwargs, LayerVariable } from './multi_head_base';
 
 /** Arguments of `Attention` (Keras's, in camelCase). */
@@ -108,6 +108,7 @@ export class Attention extends tf.layers.Layer {
     inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[],
     kwargs?: Kwargs,
   ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
+    rejectSymbolicCallArgs(this.getClassName(), inputs, kwargs, ['returnAttentionScores', 'useCausalMask']);
     const v = kwargs?.['returnAttentionScores'];
     this.pendingReturnScores = typeof v === 'boolean' ? v : undefined;
     try {

@@ -66,6 +66,24 @@ export function perInputMasks(inputs: tf.Tensor[], mask: unknown): Array<tf.Tens
   return inputs.map((x, i) => given[i] ?? x.kerasMask ?? null);
 }
 
+/**
+ * tfjs models run their layers with the model's call arguments only
+ * (`training`): arguments given to `apply` on symbolic tensors are not kept.
+ * Rather than let `useCausalMask` or `returnAttentionScores` vanish when the
+ * model runs, reject them there and point to the constructor argument.
+ */
+export function rejectSymbolicCallArgs(layer: string, inputs: unknown, kwargs: { [key: string]: unknown } | undefined, names: readonly string[]): void {
+  const first = Array.isArray(inputs) ? inputs[0] : inputs;
+  if (!(first instanceof tf.SymbolicTensor) || kwargs === undefined) return;
+  const given = names.filter((n) => kwargs[n] !== undefined);
+  if (given.length > 0) {
+    const args = given.map((n) => `${n}: ${JSON.stringify(kwargs[n])}`).join(', ');
+    throw new Error(
+      `${layer}: tfjs models do not keep call arguments, so ${given.join(', ')} would be lost when the model runs; pass { ${args} } to the constructor instead.`,
+    );
+  }
+}
+
 export function checkPositiveInt(layer: string, name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
     throw new Error(`${layer}: expected ${name} to be a positive integer, but got ${name}=${String(v)}.`);

@@ -13,6 +13,7 @@ import { scaledDotProductAttention } from '../ops/scaled_dot_product';
 import {
   asList,
   perInputMasks,
+  rejectSymbolicCallArgs,
   checkBool,
   checkChoice,
   checkOptionalPositiveInt,
@@ -113,6 +114,17 @@ export class ContentAttention extends tf.layers.Layer {
     this.built = true;
   }
 
+  override apply(
+    inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[],
+    kwargs?: Kwargs,
+  ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
+    rejectSymbolicCallArgs(NAME, inputs, kwargs, ['returnAttentionScores']);
+    if (kwargs?.['returnAttentionScores'] !== undefined && kwargs['returnAttentionScores'] !== this.returnAttentionScores) {
+      throw new Error(`${NAME}: returnAttentionScores is a constructor argument; got returnAttentionScores=${String(kwargs['returnAttentionScores'])} as a call argument.`);
+    }
+    return super.apply(inputs, kwargs);
+  }
+
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
     const [qs, vs] = inputShapes(NAME, inputShape, 2, 3, 3);
     const out: tf.Shape = [qs[0], qs[1], vs[2]];
@@ -144,7 +156,7 @@ export class ContentAttention extends tf.layers.Layer {
     const key = list[2] ?? value;
     const masks = perInputMasks([query, value], kwargs['mask']);
     const training = kwargs['training'] === true;
-    const returnScores = typeof kwargs['returnAttentionScores'] === 'boolean' ? (kwargs['returnAttentionScores'] as boolean) : this.returnAttentionScores;
+    const returnScores = this.returnAttentionScores;
     return tf.tidy(() => {
       const asBool = (m: tf.Tensor) => (m.dtype === 'bool' ? m : tf.notEqual(m, 0));
       const mask = masks[1] ? tf.expandDims(asBool(masks[1]), 1) : null; // [B, 1, S]

@@ -17,6 +17,7 @@ import {
   checkPositiveInt,
   checkRate,
   ConstraintArg,
+  rejectSymbolicCallArgs,
   InitializerArg,
   mergeHeads,
   projectToHeads,
@@ -209,6 +210,7 @@ export abstract class MultiHeadBase extends tf.layers.Layer {
     inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[],
     kwargs?: Kwargs,
   ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
+    rejectSymbolicCallArgs(this.getClassName(), inputs, kwargs, ['returnAttentionScores', 'useCausalMask', 'attentionMask']);
     const v = kwargs?.['returnAttentionScores'];
     this.pendingReturnScores = typeof v === 'boolean' ? v : undefined;
     try {
