@@ -58,7 +58,6 @@ export interface BlockPlan {
 function slices(x: tf.Tensor): tf.Tensor[] {
   const [R, C] = x.shape.slice(-2);
   const x3 = tf.reshape(x, [-1, R, C]);
-  // Contiguous slices: tf.unstack is slower on wasm.
   return Array.from({ length: x3.shape[0] }, (_, l) => tf.reshape(tf.slice(x3, [l, 0, 0], [1, R, C]), [R, C]));
 }
 
@@ -187,9 +186,15 @@ interface Block {
 interface SliceContext {
   T: number;
   S: number;
+  /** Number of slices. */
+  L: number;
+  // The current slice's tensors, made by `load(l)` and freed by `unload(l)`,
+  // so that no more than one slice's copies exist at a time.
   qs: tf.Tensor[]; // scaled queries [T, H]
   kT: tf.Tensor[]; // keys transposed [H, S]
   v: tf.Tensor[]; // [S, Hv]
+  load: (l: number) => void;
+  unload: (l: number) => void;
   /** Causal/window visibility of a block, shared by every slice; keyed by "t0,t1,c0,c1". */
   structural: Map<string, { visible: tf.Tensor; bias: tf.Tensor } | null>;
   masks: Array<tf.Tensor | null>; // bool [T or 1, S or 1] per slice
@@ -226,15 +231,35 @@ function makeContext(inp: BlockedInputs): { ctx: SliceContext; lead: number[] } 
   const lead = inp.query.shape.slice(0, r - 2);
   const T = inp.query.shape[r - 2];
   const S = inp.key.shape[r - 2];
-  const qScaled = inp.scale === 1 ? inp.query : tf.mul(inp.query, inp.scale);
-  const kT = slices(inp.key).map((k) => tf.transpose(k));
+  const [H, Hv] = [inp.query.shape[r - 1], inp.value.shape[r - 1]];
+  const q3 = tf.reshape(inp.query, [-1, T, H]);
+  const k3 = tf.reshape(inp.key, [-1, S, H]);
+  const v3 = tf.reshape(inp.value, [-1, S, Hv]);
+  const L = q3.shape[0];
+  const qs: tf.Tensor[] = [];
+  const kT: tf.Tensor[] = [];
+  const v: tf.Tensor[] = [];
+  const load = (l: number) => {
+    // Contiguous slices (tf.unstack is slower on wasm); the scale folded into Q.
+    const q = tf.reshape(tf.slice(q3, [l, 0, 0], [1, T, H]), [T, H]);
+    qs[l] = inp.scale === 1 ? q : tf.tidy(() => tf.mul(q, inp.scale));
+    kT[l] = tf.tidy(() => tf.transpose(tf.reshape(tf.slice(k3, [l, 0, 0], [1, S, H]), [S, H])));
+    v[l] = tf.reshape(tf.slice(v3, [l, 0, 0], [1, S, Hv]), [S, Hv]);
+    if (qs[l] !== q) q.dispose();
+  };
+  const unload = (l: number) => {
+    tf.dispose([qs[l], kT[l], v[l]]);
+  };
   return {
     ctx: {
       T,
       S,
-      qs: slices(qScaled),
+      L,
+      qs,
       kT,
-      v: slices(inp.value),
+      v,
+      load,
+      unload,
       structural: new Map(),
       masks: slicesOf(inp.mask, lead),
       biases: slicesOf(inp.bias, lead),
@@ -256,7 +281,7 @@ function queryBlocks(T: number, size: number): Array<[number, number]> {
 function directForward(inp: BlockedInputs, plan: BlockPlan): { output: tf.Tensor; weights?: tf.Tensor } {
   const { ctx, lead } = makeContext(inp);
   const { T, S } = ctx;
-  const L = ctx.qs.length;
+  const L = ctx.L;
   const Hv = inp.value.shape[inp.value.rank - 1];
   const emptyRows = mayHaveEmptyRows(inp, T, S);
   const outs: tf.Tensor[] = [];
@@ -264,6 +289,7 @@ function directForward(inp: BlockedInputs, plan: BlockPlan): { output: tf.Tensor
   for (let l = 0; l < L; l++) {
     // One slice at a time, so that its intermediates are freed before the next.
     const [o, wl] = tf.tidy(() => {
+      ctx.load(l);
       const rows: tf.Tensor[] = [];
       const wrows: tf.Tensor[] = [];
       queryBlocks(T, plan.queryBlock).forEach(([t0, t1], bi) => {
@@ -295,6 +321,7 @@ function directForward(inp: BlockedInputs, plan: BlockPlan): { output: tf.Tensor
         else rows.push(tf.add(tf.mul(o, keep), tf.mul(tf.sub(1, keep), tf.mean(ctx.v[l], 0, true))));
       });
       const out = rows.length === 1 ? rows[0] : tf.concat(rows, 0);
+      ctx.unload(l);
       if (!plan.returnWeights) return [out];
       return [out, wrows.length === 1 ? wrows[0] : tf.concat(wrows, 0)];
     });
@@ -331,7 +358,8 @@ function onlineForward(inp: BlockedInputs, plan: BlockPlan, ctx: SliceContext): 
   const emptyRows = mayHaveEmptyRows(inp, T, S);
   const out: tf.Tensor[] = [];
   const lse: tf.Tensor[] = [];
-  for (let l = 0; l < ctx.qs.length; l++) {
+  for (let l = 0; l < ctx.L; l++) {
+    ctx.load(l);
     const rows: tf.Tensor[] = [];
     const lses: tf.Tensor[] = [];
     for (const [t0, t1] of queryBlocks(T, plan.queryBlock)) {
@@ -373,6 +401,9 @@ function onlineForward(inp: BlockedInputs, plan: BlockPlan, ctx: SliceContext): 
     }
     out.push(rows.length === 1 ? rows[0] : tf.concat(rows, 0));
     lse.push(lses.length === 1 ? lses[0] : tf.concat(lses, 0));
+    if (rows.length > 1) tf.dispose(rows);
+    if (lses.length > 1) tf.dispose(lses);
+    ctx.unload(l);
   }
   releaseContext(ctx);
   return { out, lse };
@@ -399,7 +430,8 @@ function onlineBackward(
   const dq: tf.Tensor[] = [];
   const dk: tf.Tensor[] = [];
   const dv: tf.Tensor[] = [];
-  for (let l = 0; l < ctx.qs.length; l++) {
+  for (let l = 0; l < ctx.L; l++) {
+    ctx.load(l);
     const kRows = tf.transpose(ctx.kT[l]); // [S, H]
     const dqRows: tf.Tensor[] = [];
     let dkAcc: tf.Tensor = tf.zerosLike(kRows);
@@ -439,6 +471,7 @@ function onlineBackward(
     tf.dispose(dqRows);
     dk.push(dkAcc);
     dv.push(dvAcc);
+    ctx.unload(l);
   }
   releaseContext(ctx);
   return { dq, dk, dv };
