@@ -105,6 +105,13 @@ export class MultiHeadAttention extends MultiHeadBase {
     if (list.length < 2 || list.length > 4) {
       throw new Error(`${NAME}: expected inputs [query, value, key?, attentionMask?], but got ${list.length} input(s).`);
     }
+    if (list.some((x) => x.isDisposed)) {
+      // tfjs's model executor runs a layer once per requested output and may
+      // dispose an input used twice ([x, x]) after the first run.
+      throw new Error(
+        `${NAME}: an input was disposed before this call. In a tfjs model that fetches both outputs of returnAttentionScores, tfjs runs the layer twice and frees an input passed twice ([x, x]) after the first run; use SelfAttention for self-attention with scores, or pass distinct tensors.`,
+      );
+    }
     const [query, value] = list;
     const key = list[2] ?? value;
     const explicit = list[3] ?? (kwargs['attentionMask'] as tf.Tensor | undefined) ?? null;
