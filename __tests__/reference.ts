@@ -129,7 +129,8 @@ export function refAttention(q: Arr, k: Arr, v: Arr, opts: RefOptions = {}): { o
         if (opts.mask && opts.mask.data[broadcastIndex(full, idx, opts.mask.shape)] === 0) visible[j] = false;
         if (opts.causal && j > i) visible[j] = false;
         if (opts.window !== undefined && Math.abs(i - j) > opts.window) visible[j] = false;
-        if (!visible[j]) s[j] += -1e9;
+        // A masked score becomes -1e9, as it does in float32 (s - 1e9 rounds to -1e9 for |s| < 32).
+        if (!visible[j]) s[j] = -1e9;
       }
       const anyVisible = visible.some((x) => x);
       let m = -Infinity;
@@ -210,4 +211,86 @@ export function refLayerNorm(x: Arr, gamma: Arr, beta: Arr, eps: number): Arr {
     }
   }
   return out;
+}
+
+/** Weights of a multi-head attention layer, in Keras's shapes. */
+export interface MhaWeights {
+  Wq: Arr; bq: Arr; // [Dq, N, K], [N, K]
+  Wk: Arr; bk: Arr; // [Dk, N, K], [N, K]
+  Wv: Arr; bv: Arr; // [Dv, N, Hv], [N, Hv]
+  Wo: Arr; bo: Arr; // [N, Hv, Dout], [Dout]
+}
+
+/** x [B, T, D] · W [D, N, K] + b → [B, N, T, K]. */
+function refHeads(x: Arr, W: Arr, b: Arr): Arr {
+  const [D, N, K] = W.shape;
+  const y = refDense(x, reshape(W, [D, N * K]), reshape(b, [N * K]));
+  return transpose(reshape(y, [x.shape[0], x.shape[1], N, K]), [0, 2, 1, 3]);
+}
+
+/**
+ * Keras MultiHeadAttention in float64: projections, per-head attention with
+ * scale 1/sqrt(K) and the given options, output projection. `headOpts` may
+ * transform the heads (rotary) or add a bias.
+ */
+export function refMultiHead(
+  q: Arr,
+  v: Arr,
+  k: Arr,
+  w: MhaWeights,
+  opts: RefOptions = {},
+  transformQK?: (qh: Arr, kh: Arr) => [Arr, Arr],
+): { output: Arr; scores: Arr } {
+  let qh = refHeads(q, w.Wq, w.bq);
+  let kh = refHeads(k, w.Wk, w.bk);
+  const vh = refHeads(v, w.Wv, w.bv);
+  if (transformQK) [qh, kh] = transformQK(qh, kh);
+  const K = w.Wq.shape[2];
+  const { output, weights } = refAttention(qh, kh, vh, { scale: 1 / Math.sqrt(K), ...opts });
+  const [B, N, T, Hv] = output.shape;
+  const merged = reshape(transpose(output, [0, 2, 1, 3]), [B, T, N * Hv]);
+  const Dout = w.Wo.shape[2];
+  return { output: refDense(merged, reshape(w.Wo, [N * Hv, Dout]), w.bo), scores: weights };
+}
+
+/** Split-half rotary embedding of x [..., T, D] in float64 (keras-hub's formula). */
+export function refRotary(x: Arr, maxWavelength = 10000, scalingFactor = 1, start = 0): Arr {
+  const D = x.shape[x.shape.length - 1];
+  const T = x.shape[x.shape.length - 2];
+  const half = D / 2;
+  const out = arr(x.shape);
+  for (let r = 0; r < x.data.length / D; r++) {
+    const t = r % T;
+    const p = (t + start) / scalingFactor;
+    for (let d = 0; d < D; d++) {
+      const i = d % half;
+      const angle = p * Math.pow(maxWavelength, -(2 * i) / D);
+      const partner = d < half ? -x.data[r * D + d + half] : x.data[r * D + d - half];
+      out.data[r * D + d] = x.data[r * D + d] * Math.cos(angle) + partner * Math.sin(angle);
+    }
+  }
+  return out;
+}
+
+/**
+ * T5's relative-position bucket (Raffel et al. 2020), written from the
+ * paper's description: half the buckets for exact small offsets, the rest
+ * logarithmic up to maxDistance; with `bidirectional`, keys after the query
+ * use the upper half of the buckets.
+ */
+export function refT5Bucket(keyMinusQuery: number, bidirectional: boolean, numBuckets: number, maxDistance: number): number {
+  let nb = numBuckets;
+  let offset = 0;
+  let dist: number;
+  if (bidirectional) {
+    nb = nb / 2;
+    if (keyMinusQuery > 0) offset = nb;
+    dist = Math.abs(keyMinusQuery);
+  } else {
+    dist = keyMinusQuery < 0 ? -keyMinusQuery : 0;
+  }
+  const exact = nb / 2;
+  if (dist < exact) return offset + dist;
+  const logBucket = exact + Math.trunc((Math.log(dist / exact) / Math.log(maxDistance / exact)) * (nb - exact));
+  return offset + Math.min(logBucket, nb - 1);
 }

@@ -17,7 +17,7 @@ declare global {
 }
 
 // Silences tfjs's one-time "install tfjs-node" banner in test output.
-tf.env().set('IS_TEST', true);
+tf.env().set('PROD', true);
 
 beforeAll(async () => {
   const name = globalThis.TFJS_TEST_BACKEND ?? 'cpu';

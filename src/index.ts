@@ -18,3 +18,22 @@ export { additiveAttention } from './ops/additive';
 export type { AdditiveAttentionOptions } from './ops/additive';
 export { causalMask, paddingMask, combineMasks } from './ops/masks';
 export type { TensorInput } from './ops/checks';
+
+// Layers (tf.layers custom layers, registered for serialization).
+export { layers } from './layers';
+export { SelfAttention, PositionalAttention } from './layers/self_attention';
+export type { SelfAttentionArgs, PositionalAttentionArgs, PositionKind } from './layers/self_attention';
+export { ContentAttention } from './layers/content_attention';
+export type { ContentAttentionArgs, ContentScore } from './layers/content_attention';
+export { MultiHeadAttention } from './layers/multi_head_attention';
+export type { MultiHeadAttentionArgs } from './layers/multi_head_attention';
+export { Attention, AdditiveAttention } from './layers/attention';
+export type { AttentionArgs, AdditiveAttentionArgs } from './layers/attention';
+export { SinePositionEncoding, PositionEmbedding, RotaryEmbedding } from './layers/position_layers';
+export type { SinePositionEncodingArgs, PositionEmbeddingArgs, RotaryEmbeddingArgs } from './layers/position_layers';
+
+// Position maths.
+export { alibiSlopes, relativePositionBucket } from './ops/position';
+
+// Saving and loading.
+export { fileSystem } from './io/file_system';

@@ -25,8 +25,9 @@ export function maskToBias(mask: tf.Tensor): tf.Tensor {
  *
  * Rows where the mask allows nothing: with `emptyRows: 'zeros'` (the default)
  * their weights are all zero, so the attention output there is zero, never
- * NaN; with `'uniform'` they keep the softmax of the equally penalised scores,
- * which is what Keras's layers return.
+ * NaN; with `'uniform'` every score of the row is pushed to -1e9 (float32
+ * absorbs the score itself), so the weights are uniform, 1/S, which is what
+ * Keras's layers return.
  *
  * @param scores float32 `[..., T, S]`.
  * @param mask bool broadcastable to `[..., T, S]`, or null for no mask.

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   broadcastsTo,
   checkDropout,
+  checkNonNegativeInt,
   checkFloat,
   checkMask,
   checkScale,
@@ -20,6 +21,8 @@ import {
   toBoolMask,
   toTensor,
 } from './checks';
+import { blockedAttention } from './blocked';
+import { cpuAttention } from './cpu_kernel';
 import { bandMask } from './masks';
 import { EmptyRows, maskedSoftmax, weightedSum } from './masked_softmax';
 
@@ -45,11 +48,24 @@ export interface AttentionOptions {
   seed?: number;
   /**
    * What a query row with no visible key yields: `'zeros'` (weights and
-   * output 0) or `'uniform'` (Keras's behaviour: the softmax of equally
-   * penalised scores). Default `'zeros'`.
+   * output 0) or `'uniform'` (Keras's behaviour: every score is pushed to
+   * -1e9, so the weights are uniform, 1/S, and the output is the mean of the
+   * values). Default `'zeros'`.
    */
   emptyRows?: EmptyRows;
+  /**
+   * Sliding-window (local) attention: query `i` sees key `j` iff
+   * `|i - j| <= window`, or `i - window <= j <= i` with `causal`. Computed in
+   * O(T·window) by `scaledDotProductAttention`. Default: no window.
+   */
+  window?: number;
 }
+
+/** How `scaledDotProductAttention` computes. */
+export type AttentionImplementation = 'auto' | 'naive' | 'blocked' | 'chunked' | 'fused';
+
+/** Default `memoryBudget`: 256 MiB of float32 scores. */
+export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
 
 /** Options of `scaledDotProductAttention` and `attentionWeights`. */
 export interface ScaledDotProductOptions extends AttentionOptions {
@@ -61,6 +77,35 @@ export interface ScaledDotProductOptions extends AttentionOptions {
    * Default: none.
    */
   bias?: TensorInput | null;
+  /**
+   * `'naive'`: the batched composition `softmax(Q·Kᵀ)·V`.
+   * `'blocked'`: per (batch, head) slice with 2-D products, query blocks,
+   * causal blocks above the diagonal skipped, only the band visited with
+   * `window` (fast on wasm and cpu).
+   * `'chunked'`: also chunks the keys with an online softmax, so no more than
+   * a `[blockSize, chunkSize]` block of scores exists at once, forward or
+   * backward (no `returnWeights`, no dropout while training, no `bias`).
+   * `'fused'`: one JavaScript loop per query row (scores, softmax, weighted
+   * sum) with no `[T, S]` tensor; the fast path of the cpu backend, where
+   * tfjs ops are JavaScript loops themselves (no `returnWeights`, no dropout
+   * while training).
+   * `'auto'` (default): on cpu, `'fused'` when the options allow it; else
+   * `'chunked'` when the scores would exceed `memoryBudget` and the options
+   * allow it; otherwise `'blocked'` on wasm and cpu or with
+   * `causal`/`window`, and `'naive'` on backends whose batched products are
+   * fast (webgl, tensorflow).
+   */
+  implementation?: AttentionImplementation;
+  /**
+   * Bytes of float32 scores that may exist at once (one slice's `[T, S]` on
+   * the blocked path, all slices' on the naive one) before `'auto'` chooses
+   * `'chunked'`. Default 256 MiB.
+   */
+  memoryBudget?: number;
+  /** Query rows per block. Default: 512 with `causal` or `window`, 2048 on the chunked path, else T. */
+  blockSize?: number;
+  /** Keys per chunk on the chunked path. Default 2048. */
+  chunkSize?: number;
 }
 
 /** Output and weights, returned when `returnWeights` is true. */
@@ -70,6 +115,8 @@ export interface AttentionResult {
   /** `[..., T, S]`, before dropout. */
   weights: tf.Tensor;
 }
+
+const IMPLEMENTATIONS: readonly AttentionImplementation[] = ['auto', 'naive', 'blocked', 'chunked', 'fused'];
 
 /** Shapes read from checked inputs. */
 export interface AttentionShapes {
@@ -140,6 +187,23 @@ export function checkAttentionInputs(
   if (options.causal !== undefined && typeof options.causal !== 'boolean') {
     throw new Error(`${fn}: expected \`causal\` to be a boolean, but got ${String(options.causal)}.`);
   }
+  checkNonNegativeInt(fn, 'window', options.window);
+  for (const name of ['blockSize', 'chunkSize'] as const) {
+    const v = options[name];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) {
+      throw new Error(`${fn}: expected \`${name}\` to be a positive integer, but got ${String(v)}.`);
+    }
+  }
+  const mb = options.memoryBudget;
+  if (mb !== undefined && (typeof mb !== 'number' || !(mb > 0))) {
+    throw new Error(`${fn}: expected \`memoryBudget\` to be a positive number of bytes, but got ${String(mb)}.`);
+  }
+  const impl = options.implementation;
+  if (impl !== undefined && !IMPLEMENTATIONS.includes(impl)) {
+    throw new Error(
+      `${fn}: expected \`implementation\` to be one of ${IMPLEMENTATIONS.map((i) => `'${i}'`).join(', ')}, but got ${String(impl)}.`,
+    );
+  }
   if (options.emptyRows !== undefined && options.emptyRows !== 'zeros' && options.emptyRows !== 'uniform') {
     throw new Error(`${fn}: expected \`emptyRows\` to be 'zeros' or 'uniform', but got ${String(options.emptyRows)}.`);
   }
@@ -152,9 +216,10 @@ export function checkAttentionInputs(
  */
 export function buildMask(options: AttentionOptions, T: number, S: number): tf.Tensor | null {
   let mask = options.mask === undefined || options.mask === null ? null : toBoolMask(options.mask);
-  if (options.causal === true) {
-    const tri = bandMask(T, S, Infinity);
-    mask = mask === null ? tri : tf.logicalAnd(mask, tri);
+  const w = options.window;
+  if (options.causal === true || w !== undefined) {
+    const band = bandMask(T, S, w ?? Infinity, 0, options.causal === true ? 0 : (w ?? Infinity));
+    mask = mask === null ? band : tf.logicalAnd(mask, band);
   }
   return mask;
 }
@@ -249,11 +314,88 @@ export function scaledDotProductAttention(
   options: ScaledDotProductOptions & { returnWeights?: boolean } = {},
 ): tf.Tensor | AttentionResult {
   const fn = 'scaledDotProductAttention';
-  const { T, S, H } = checkAttentionInputs(fn, query, key, value, options);
+  const shapes = checkAttentionInputs(fn, query, key, value, options);
+  const { T, S, H } = shapes;
+  const implementation = chooseImplementation(fn, shapes, options);
   return tf.tidy(() => {
-    const scores = dotScores(toTensor(query), toTensor(key), options.scale ?? 1 / Math.sqrt(H), options.bias);
-    const weights = maskedSoftmax(scores, buildMask(options, T, S), options.emptyRows);
-    const output = weightedSum(weights, toTensor(value), options.dropout, options.training, options.seed);
-    return options.returnWeights === true ? { output, weights } : output;
+    const scale = options.scale ?? 1 / Math.sqrt(H);
+    if (implementation === 'naive') {
+      const scores = dotScores(toTensor(query), toTensor(key), scale, options.bias);
+      const weights = maskedSoftmax(scores, buildMask(options, T, S), options.emptyRows);
+      const output = weightedSum(weights, toTensor(value), options.dropout, options.training, options.seed);
+      return options.returnWeights === true ? { output, weights } : output;
+    }
+    if (implementation === 'fused') {
+      const mask = options.mask === undefined || options.mask === null ? null : toBoolMask(options.mask);
+      const bias = options.bias === undefined || options.bias === null ? null : toTensor(options.bias);
+      const emptyRows = options.emptyRows ?? 'zeros';
+      return cpuAttention(
+        { query: toTensor(query), key: toTensor(key), value: toTensor(value), mask, bias, scale, causal: options.causal === true, window: options.window, emptyRows },
+        (q, k, m, b) => maskedSoftmax(dotScores(q, k, scale, b), buildMask({ ...options, mask: m }, T, S), emptyRows),
+      );
+    }
+    const structured = options.causal === true || options.window !== undefined;
+    const chunked = implementation === 'chunked';
+    const result = blockedAttention(
+      {
+        query: toTensor(query),
+        key: toTensor(key),
+        value: toTensor(value),
+        mask: options.mask === undefined || options.mask === null ? null : toBoolMask(options.mask),
+        bias: options.bias === undefined || options.bias === null ? null : toTensor(options.bias),
+        scale,
+        causal: options.causal === true,
+        window: options.window,
+        emptyRows: options.emptyRows ?? 'zeros',
+      },
+      {
+        queryBlock: options.blockSize ?? (chunked ? Math.min(T, DEFAULT_CHUNK) : structured ? Math.min(T, DEFAULT_BLOCK) : T),
+        keyChunk: chunked ? (options.chunkSize ?? DEFAULT_CHUNK) : null,
+        dropout: options.dropout ?? 0,
+        training: options.training === true,
+        seed: options.seed,
+        returnWeights: options.returnWeights === true,
+      },
+    );
+    return options.returnWeights === true ? { output: result.output, weights: result.weights as tf.Tensor } : result.output;
   });
+}
+
+const DEFAULT_BLOCK = 512;
+const DEFAULT_CHUNK = 2048;
+
+/**
+ * Picks the formulation for the options and the active backend, and rejects
+ * a forced one that cannot honour the options.
+ */
+function chooseImplementation(fn: string, shapes: AttentionShapes, options: ScaledDotProductOptions & { returnWeights?: boolean }): Exclude<AttentionImplementation, 'auto'> {
+  const requested = options.implementation ?? 'auto';
+  const training = options.training === true && (options.dropout ?? 0) > 0;
+  const hasBias = options.bias !== undefined && options.bias !== null;
+  const chunkBlockers: string[] = [];
+  if (options.returnWeights === true) chunkBlockers.push('returnWeights');
+  if (training) chunkBlockers.push('dropout while training');
+  if (hasBias) chunkBlockers.push('bias');
+  if (options.emptyRows === 'uniform') chunkBlockers.push("emptyRows: 'uniform'");
+  if (requested === 'fused' && (options.returnWeights === true || training)) {
+    const what = options.returnWeights === true ? 'returnWeights' : 'dropout while training';
+    throw new Error(`${fn}: implementation 'fused' does not support ${what}; use 'auto' or 'blocked'.`);
+  }
+  if (requested === 'chunked') {
+    if (chunkBlockers.length > 0) {
+      throw new Error(`${fn}: implementation 'chunked' does not support ${chunkBlockers.join(', ')}; use 'auto' or 'blocked'.`);
+    }
+    return 'chunked';
+  }
+  if (requested !== 'auto') return requested;
+  const backend = tf.getBackend();
+  if (backend === 'cpu' && options.returnWeights !== true && !training) return 'fused';
+  const budget = options.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
+  const perSlice = backend === 'wasm' || backend === 'cpu' || options.causal === true || options.window !== undefined;
+  if (options.window !== undefined) return 'blocked';
+  // The blocked path holds one slice's [T, S] scores at a time; the naive path all of them.
+  const slices = perSlice ? 1 : shapes.lead.reduce((a, b) => a * b, 1);
+  const scoreBytes = 4 * slices * shapes.T * shapes.S;
+  if (scoreBytes > budget && chunkBlockers.length === 0) return 'chunked';
+  return perSlice ? 'blocked' : 'naive';
 }

@@ -1,0 +1,239 @@
+/**
+ * The multi-head machinery shared by `MultiHeadAttention`, `SelfAttention`
+ * and `PositionalAttention`: Keras's projection weights (names, shapes and
+ * order), and the attention step split Keras-style into small protected
+ * steps so a variant overrides only what differs (`PositionalAttention`
+ * rotates queries and keys, or adds a position bias to the scores).
+ *
+ * Shape legend: B batch, T query length, S key length, D model width,
+ * N heads, K key depth per head, Hv value depth per head.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Constraint, Initializer, LayerArgs, Regularizer } from './tfjs_types';
+import { scaledDotProductAttention } from '../ops/scaled_dot_product';
+import {
+  checkBool,
+  checkOptionalPositiveInt,
+  checkPositiveInt,
+  checkRate,
+  ConstraintArg,
+  InitializerArg,
+  mergeHeads,
+  projectToHeads,
+  RegularizerArg,
+  resolveConstraint,
+  resolveInitializer,
+  resolveRegularizer,
+  serialize,
+} from './common';
+
+export type LayerVariable = ReturnType<tf.layers.Layer['addWeight']>;
+export type Kwargs = { [key: string]: unknown };
+
+/** Arguments shared by the multi-head layers. */
+export interface MultiHeadBaseArgs {
+  /** Number of attention heads N, a positive integer. Required. */
+  numHeads: number;
+  /** Size of each head for query and key, K, a positive integer. Required. */
+  keyDim: number;
+  /** Size of each head for value, Hv. Default: `keyDim`. */
+  valueDim?: number;
+  /** Dropout rate on the attention weights, in [0, 1). Default 0. */
+  dropout?: number;
+  /** Whether the projections have biases. Default true. */
+  useBias?: boolean;
+  /** Initializer of the kernels. Default `'glorotUniform'`. */
+  kernelInitializer?: InitializerArg;
+  /** Initializer of the biases. Default `'zeros'`. */
+  biasInitializer?: InitializerArg;
+  /** Regularizer of the kernels. Default none. */
+  kernelRegularizer?: RegularizerArg | null;
+  /** Regularizer of the biases. Default none. */
+  biasRegularizer?: RegularizerArg | null;
+  /** Constraint on the kernels. Default none. */
+  kernelConstraint?: ConstraintArg | null;
+  /** Constraint on the biases. Default none. */
+  biasConstraint?: ConstraintArg | null;
+  /** Seed of the dropout. Default: unseeded. */
+  seed?: number | null;
+  /**
+   * Return `[output, scores]` with scores `[B, N, T, S]`. A tfjs addition:
+   * tfjs computes symbolic output shapes without the call's arguments, so
+   * this is a constructor argument; the call argument of the same name also
+   * works on concrete tensors. Default false.
+   */
+  returnAttentionScores?: boolean;
+}
+
+/** The weights of one projection. */
+interface Projection {
+  kernel: LayerVariable;
+  bias: LayerVariable | null;
+}
+
+export abstract class MultiHeadBase extends tf.layers.Layer {
+  protected readonly numHeads: number;
+  protected readonly keyDim: number;
+  protected readonly valueDim: number;
+  protected readonly dropoutRate: number;
+  protected readonly useBias: boolean;
+  protected readonly kernelInitializer: Initializer;
+  protected readonly biasInitializer: Initializer;
+  protected readonly kernelRegularizer?: Regularizer;
+  protected readonly biasRegularizer?: Regularizer;
+  protected readonly kernelConstraint?: Constraint;
+  protected readonly biasConstraint?: Constraint;
+  protected readonly seed?: number;
+  protected readonly returnAttentionScores: boolean;
+  /** Set by `apply` for the duration of a call, so that computeOutputShape sees the call's choice. */
+  protected pendingReturnScores?: boolean;
+
+  protected queryDense?: Projection;
+  protected keyDense?: Projection;
+  protected valueDense?: Projection;
+  protected outputDense?: Projection;
+
+  constructor(args: MultiHeadBaseArgs & LayerArgs, layerName: string) {
+    super(args);
+    const a = args ?? ({} as MultiHeadBaseArgs);
+    this.numHeads = checkPositiveInt(layerName, 'numHeads', a.numHeads);
+    this.keyDim = checkPositiveInt(layerName, 'keyDim', a.keyDim);
+    this.valueDim = checkOptionalPositiveInt(layerName, 'valueDim', a.valueDim) ?? this.keyDim;
+    this.dropoutRate = checkRate(layerName, 'dropout', a.dropout);
+    this.useBias = checkBool(layerName, 'useBias', a.useBias, true);
+    this.kernelInitializer = resolveInitializer(layerName, 'kernelInitializer', a.kernelInitializer ?? 'glorotUniform');
+    this.biasInitializer = resolveInitializer(layerName, 'biasInitializer', a.biasInitializer ?? 'zeros');
+    this.kernelRegularizer = resolveRegularizer(layerName, 'kernelRegularizer', a.kernelRegularizer);
+    this.biasRegularizer = resolveRegularizer(layerName, 'biasRegularizer', a.biasRegularizer);
+    this.kernelConstraint = resolveConstraint(layerName, 'kernelConstraint', a.kernelConstraint);
+    this.biasConstraint = resolveConstraint(layerName, 'biasConstraint', a.biasConstraint);
+    if (a.seed !== undefined && a.seed !== null && !Number.isInteger(a.seed)) {
+      throw new Error(`${layerName}: expected seed to be an integer, but got seed=${String(a.seed)}.`);
+    }
+    this.seed = a.seed ?? undefined;
+    this.returnAttentionScores = checkBool(layerName, 'returnAttentionScores', a.returnAttentionScores, false);
+    this.supportsMasking = true;
+  }
+
+  /** Adds one projection's kernel and bias, named as Keras names them. */
+  private addProjection(name: string, kernelShape: number[], biasShape: number[]): Projection {
+    const kernel = this.addWeight(
+      `${name}/kernel`,
+      kernelShape,
+      'float32',
+      this.kernelInitializer,
+      this.kernelRegularizer,
+      true,
+      this.kernelConstraint,
+    );
+    const bias = this.useBias
+      ? this.addWeight(`${name}/bias`, biasShape, 'float32', this.biasInitializer, this.biasRegularizer, true, this.biasConstraint)
+      : null;
+    return { kernel, bias };
+  }
+
+  /**
+   * Adds the weights in Keras's order: query, key, value, attention_output,
+   * each kernel then bias.
+   */
+  protected buildProjections(queryDim: number, keyDim: number, valueDim: number, outputDim: number): void {
+    const N = this.numHeads;
+    this.queryDense = this.addProjection('query', [queryDim, N, this.keyDim], [N, this.keyDim]);
+    this.keyDense = this.addProjection('key', [keyDim, N, this.keyDim], [N, this.keyDim]);
+    this.valueDense = this.addProjection('value', [valueDim, N, this.valueDim], [N, this.valueDim]);
+    this.outputDense = this.addProjection('attention_output', [N, this.valueDim, outputDim], [outputDim]);
+  }
+
+  /** Hook: transforms the per-head queries and keys `[B, N, T|S, K]` (rotary embeddings). */
+  protected transformQueryKey(q: tf.Tensor, k: tf.Tensor): [tf.Tensor, tf.Tensor] {
+    return [q, k];
+  }
+
+  /** Hook: an additive score bias broadcastable to `[B, N, T, S]` (ALiBi, relative positions), or null. */
+  protected scoreBias(_T: number, _S: number): tf.Tensor | null {
+    return null;
+  }
+
+  /** What a query row with nothing to attend to yields (Keras: uniform weights). */
+  protected emptyRows(): 'zeros' | 'uniform' {
+    return 'uniform';
+  }
+
+  /**
+   * Projects, attends and merges: query `[B, T, Dq]`, value `[B, S, Dv]`,
+   * key `[B, S, Dk]`; mask bool broadcastable to `[B, T, S]` or null.
+   * Returns the output `[B, T, Dout]` and the scores `[B, N, T, S]` when asked.
+   */
+  protected attend(
+    query: tf.Tensor,
+    value: tf.Tensor,
+    key: tf.Tensor,
+    mask: tf.Tensor | null,
+    causal: boolean,
+    training: boolean,
+    returnScores: boolean,
+  ): { output: tf.Tensor; scores?: tf.Tensor } {
+    const p = (x: Projection | undefined): Projection => x as Projection;
+    const read = (v: LayerVariable | null) => (v === null ? null : v.read());
+    return tf.tidy(() => {
+      let q = projectToHeads(query, p(this.queryDense).kernel.read(), read(p(this.queryDense).bias));
+      let k = projectToHeads(key, p(this.keyDense).kernel.read(), read(p(this.keyDense).bias));
+      const v = projectToHeads(value, p(this.valueDense).kernel.read(), read(p(this.valueDense).bias));
+      [q, k] = this.transformQueryKey(q, k);
+      const opts = {
+        mask: mask === null ? null : tf.expandDims(mask, 1),
+        causal,
+        scale: 1 / Math.sqrt(this.keyDim),
+        bias: this.scoreBias(q.shape[2] as number, k.shape[2] as number),
+        dropout: this.dropoutRate,
+        training,
+        seed: this.seed,
+        emptyRows: this.emptyRows(),
+      };
+      const merge = (o: tf.Tensor) => mergeHeads(o, p(this.outputDense).kernel.read(), read(p(this.outputDense).bias));
+      if (!returnScores) {
+        return { output: merge(scaledDotProductAttention(q, k, v, opts)) };
+      }
+      const r = scaledDotProductAttention(q, k, v, { ...opts, returnWeights: true });
+      return { output: merge(r.output), scores: r.weights };
+    });
+  }
+
+  /** Whether this call returns `[output, scores]`. */
+  protected wantsScores(kwargs: Kwargs | undefined): boolean {
+    const v = kwargs?.['returnAttentionScores'];
+    return typeof v === 'boolean' ? v : (this.pendingReturnScores ?? this.returnAttentionScores);
+  }
+
+  override apply(
+    inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[],
+    kwargs?: Kwargs,
+  ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
+    const v = kwargs?.['returnAttentionScores'];
+    this.pendingReturnScores = typeof v === 'boolean' ? v : undefined;
+    try {
+      return super.apply(inputs, kwargs);
+    } finally {
+      this.pendingReturnScores = undefined;
+    }
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      numHeads: this.numHeads,
+      keyDim: this.keyDim,
+      valueDim: this.valueDim,
+      dropout: this.dropoutRate,
+      useBias: this.useBias,
+      kernelInitializer: serialize(this.kernelInitializer),
+      biasInitializer: serialize(this.biasInitializer),
+      kernelRegularizer: serialize(this.kernelRegularizer),
+      biasRegularizer: serialize(this.biasRegularizer),
+      kernelConstraint: serialize(this.kernelConstraint),
+      biasConstraint: serialize(this.biasConstraint),
+      seed: this.seed ?? null,
+      returnAttentionScores: this.returnAttentionScores,
+    };
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Position maths: sinusoidal encodings, rotary embeddings, ALiBi slopes and
+ * biases, and T5's relative-position buckets. Tables are computed in float64
+ * JavaScript and handed to tfjs as float32 constants.
+ *
+ * Shape legend: T query length, S key length, D features, N heads.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * keras-hub's sinusoidal position encoding: feature `d` of position `p` is
+ * `sin(p·w)` for even `d` and `cos(p·w)` for odd `d`, with
+ * `w = (1/maxWavelength)^(2·floor(d/2)/D)`.
+ *
+ * @returns float32 `[T, D]`.
+ */
+export function sinePositionEncoding(T: number, D: number, maxWavelength = 10000, startIndex = 0): tf.Tensor2D {
+  const data = new Float32Array(T * D);
+  for (let t = 0; t < T; t++) {
+    const p = t + startIndex;
+    for (let d = 0; d < D; d++) {
+      const w = Math.pow(1 / maxWavelength, (2 * Math.floor(d / 2)) / D);
+      data[t * D + d] = d % 2 === 0 ? Math.sin(p * w) : Math.cos(p * w);
+    }
+  }
+  return tf.tensor2d(data, [T, D]);
+}
+
+/**
+ * The cosines and sines of keras-hub's rotary embedding for positions
+ * `startIndex..startIndex+T-1` (divided by `scalingFactor`) and a feature
+ * size D (even): angle `(p / scalingFactor) · maxWavelength^(-2i/D)` for
+ * `i < D/2`, repeated for both halves.
+ *
+ * @returns `[cos, sin]`, each float32 `[T, D]`.
+ */
+export function rotaryCosSin(T: number, D: number, maxWavelength = 10000, scalingFactor = 1, startIndex = 0): [tf.Tensor2D, tf.Tensor2D] {
+  const half = D / 2;
+  const cos = new Float32Array(T * D);
+  const sin = new Float32Array(T * D);
+  for (let t = 0; t < T; t++) {
+    const p = (t + startIndex) / scalingFactor;
+    for (let i = 0; i < half; i++) {
+      const a = p / Math.pow(maxWavelength, (2 * i) / D);
+      cos[t * D + i] = cos[t * D + i + half] = Math.cos(a);
+      sin[t * D + i] = sin[t * D + i + half] = Math.sin(a);
+    }
+  }
+  return [tf.tensor2d(cos, [T, D]), tf.tensor2d(sin, [T, D])];
+}
+
+/**
+ * Rotary position embedding with split-half rotation, as keras-hub:
+ * `x·cos + rotateHalf(x)·sin`, `rotateHalf([x1, x2]) = [-x2, x1]`.
+ *
+ * @param x float32 `[..., T, D]` (positions on axis -2, features on axis -1; D even).
+ * @returns float32, the shape of `x`.
+ */
+export function applyRotary(x: tf.Tensor, maxWavelength = 10000, scalingFactor = 1, startIndex = 0): tf.Tensor {
+  const D = x.shape[x.rank - 1];
+  const T = x.shape[x.rank - 2];
+  if (D % 2 !== 0) {
+    throw new Error(`applyRotary: expected an even feature size, but got shape [${x.shape.join(',')}].`);
+  }
+  return tf.tidy(() => {
+    const [cos, sin] = rotaryCosSin(T, D, maxWavelength, scalingFactor, startIndex);
+    const [x1, x2] = tf.split(x, 2, -1);
+    const rotated = tf.concat([tf.neg(x2), x1], -1);
+    return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
+  });
+}
+
+/**
+ * ALiBi slopes for N heads (Press et al. 2022, and the paper's reference
+ * code for N not a power of 2): for N = 2^k, `2^(-8i/N)` for i = 1..N;
+ * otherwise those of the closest lower power of 2 followed by every other
+ * slope of twice that.
+ */
+export function alibiSlopes(N: number): number[] {
+  const pow2 = (n: number): number[] => {
+    const start = Math.pow(2, -Math.pow(2, -(Math.log2(n) - 3)));
+    return Array.from({ length: n }, (_, i) => start * Math.pow(start, i));
+  };
+  if (Number.isInteger(Math.log2(N))) return pow2(N);
+  const closest = Math.pow(2, Math.floor(Math.log2(N)));
+  return [...pow2(closest), ...alibiSlopes(2 * closest).filter((_, i) => i % 2 === 0).slice(0, N - closest)];
+}
+
+/**
+ * ALiBi score bias `-slope_n · |i - j|`, float32 `[N, T, S]`. With a causal
+ * mask only `j <= i` survives, which is the paper's `-slope·(i - j)`.
+ */
+export function alibiBias(N: number, T: number, S: number): tf.Tensor3D {
+  const slopes = alibiSlopes(N);
+  const data = new Float32Array(N * T * S);
+  for (let n = 0; n < N; n++) {
+    for (let i = 0; i < T; i++) {
+      for (let j = 0; j < S; j++) data[(n * T + i) * S + j] = -slopes[n] * Math.abs(i - j);
+    }
+  }
+  return tf.tensor3d(data, [N, T, S]);
+}
+
+/**
+ * T5's relative-position bucket of `j - i` (key minus query position):
+ * exact buckets for small distances, logarithmic ones up to `maxDistance`,
+ * and separate buckets for keys before and after the query when
+ * `bidirectional`.
+ */
+export function relativePositionBucket(relative: number, bidirectional: boolean, numBuckets: number, maxDistance: number): number {
+  let ret = 0;
+  let n = -relative;
+  let buckets = numBuckets;
+  if (bidirectional) {
+    buckets = Math.floor(buckets / 2);
+    if (n < 0) ret += buckets;
+    n = Math.abs(n);
+  } else {
+    n = Math.max(n, 0);
+  }
+  const maxExact = Math.floor(buckets / 2);
+  if (n < maxExact) return ret + n;
+  const large = maxExact + Math.floor((Math.log(n / maxExact) / Math.log(maxDistance / maxExact)) * (buckets - maxExact));
+  return ret + Math.min(large, buckets - 1);
+}
+
+/**
+ * One-hot bucket matrix of every (query, key) pair, float32
+ * `[T·S, numBuckets]`: multiplying it by a `[numBuckets, N]` table looks the
+ * biases up with a matrix product, which trains on every backend (the
+ * gradient of `gather` is missing on wasm in tfjs 4.22).
+ */
+export function relativePositionOneHot(T: number, S: number, bidirectional: boolean, numBuckets: number, maxDistance: number): tf.Tensor2D {
+  const data = new Float32Array(T * S * numBuckets);
+  for (let i = 0; i < T; i++) {
+    for (let j = 0; j < S; j++) {
+      data[(i * S + j) * numBuckets + relativePositionBucket(j - i, bidirectional, numBuckets, maxDistance)] = 1;
+    }
+  }
+  return tf.tensor2d(data, [T * S, numBuckets]);
+}
