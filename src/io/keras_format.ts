@@ -37,6 +37,8 @@ export interface TensorKwargsSpec {
    * value). Gaps without a filler are an error.
    */
   fill?: Record<string, string>;
+  /** Input order to use instead when the named tensor argument is absent. */
+  inputsWithout?: Record<string, string[]>;
 }
 
 /**
@@ -48,7 +50,8 @@ export interface TensorKwargsSpec {
  *   [x, paddingMask, attentionMask].
  * - keras-hub TransformerDecoder(decoder_sequence, encoder_sequence?,
  *   decoder_padding_mask?, decoder_attention_mask?, encoder_padding_mask?,
- *   encoder_attention_mask?) → inputs in that order.
+ *   encoder_attention_mask?) → inputs in that order; without an encoder
+ *   sequence, [decoderSequence, decoderPaddingMask?, decoderAttentionMask?].
  */
 export const KERAS_TENSOR_KWARGS: Record<string, TensorKwargsSpec> = {
   MultiHeadAttention: {
@@ -74,6 +77,7 @@ export const KERAS_TENSOR_KWARGS: Record<string, TensorKwargsSpec> = {
       'encoder_sequence', 'decoder_padding_mask', 'decoder_attention_mask',
       'encoder_padding_mask', 'encoder_attention_mask',
     ],
+    inputsWithout: { encoder_sequence: ['decoder_padding_mask', 'decoder_attention_mask'] },
   },
 };
 
@@ -215,11 +219,15 @@ function toListNode(rec: CallRecord, layer: string, className: string): Json[] {
   for (const [k, v] of Object.entries(rec.named)) if (!rec.tensorNamed.has(k)) kwargs[k] = v;
   const refs = rec.first.slice();
   if (rec.tensorNamed.size > 0) {
-    const spec = KERAS_TENSOR_KWARGS[className];
+    const base = KERAS_TENSOR_KWARGS[className];
+    const variant = base === undefined ? undefined
+      : Object.entries(base.inputsWithout ?? {}).find(([absent]) => !rec.tensorNamed.has(absent));
+    const spec = base === undefined ? undefined : { ...base, inputs: variant ? variant[1] : base.inputs };
     const unknown = [...rec.tensorNamed].filter((k) => spec === undefined || !spec.inputs.includes(k));
     if (unknown.length > 0) {
       fail(`layer '${layer}' (${className}) takes tensor keyword argument(s) ${unknown.map((k) => `'${k}'`).join(', ')}, which the loader cannot map to inputs; supported: ${Object.entries(KERAS_TENSOR_KWARGS).map(([c, s]) => `${c}(${s.inputs.join(', ')})`).join('; ')}.`);
     }
+    if (spec === undefined) return fail('unreachable');
     const last = Math.max(...spec.inputs.map((k, i) => (rec.tensorNamed.has(k) ? i : -1)));
     for (let i = 0; i <= last; i++) {
       const name = spec.inputs[i];
