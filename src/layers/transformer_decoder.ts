@@ -146,7 +146,7 @@ export class TransformerDecoder extends tf.layers.Layer {
       let h = residual(x, this.selfAttentionNorm!, s, training,
         (y) => attend(this.selfAttention!, y, y, selfMask, { training, useCausalMask: causal }));
       if (cross) {
-        const crossMask = mergeMasks(list[3] ?? encoder!.kerasMask ?? null, list[4] ?? null);
+        const crossMask = mergeMasks(list[4] ?? encoder!.kerasMask ?? null, list[5] ?? null);
         h = residual(h, this.crossAttentionNorm!, s, training,
           (y) => attend(this.crossAttention!, y, encoder!, crossMask, { training }));
       }
