@@ -46,4 +46,5 @@ export { alibiSlopes, relativePositionBucket } from './ops/position';
 export { fileSystem } from './io/file_system';
 export { loadKerasModel } from './io/keras';
 export type { LoadKerasModelOptions } from './io/keras';
-export { normaliseKerasTopology, KerasFormatError } from './io/keras_format';
+export { normaliseKerasTopology, KerasFormatError, KERAS_TENSOR_KWARGS } from './io/keras_format';
+export type { TensorKwargsSpec } from './io/keras_format';

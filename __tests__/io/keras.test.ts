@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { loadKerasModel } from '../../src/io/keras';
-import { normaliseKerasTopology, kerasClassName } from '../../src/io/keras_format';
+import { KERAS_TENSOR_KWARGS, normaliseKerasTopology, kerasClassName } from '../../src/io/keras_format';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'keras');
 
@@ -184,6 +184,15 @@ describe('normaliseKerasTopology', () => {
       [[['q', 0, 0, { use_causal_mask: false }], ['v', 0, 0, {}], ['k', 0, 0, {}]]]);
   });
 
+  it('names the tensor kwargs of keras-hub blocks in input_names, skipping absent ones', () => {
+    const node = [[['dec', 0, 0, { encoder_sequence: ['enc', 0, 0], encoder_padding_mask: ['pad', 0, 0], use_causal_mask: true }]]];
+    const topo = { class_name: 'Functional', config: { name: 'm', layers: [{ class_name: 'keras_nlp>TransformerDecoder', config: { name: 'd' }, inbound_nodes: node }], input_layers: [], output_layers: [] } };
+    const out = normaliseKerasTopology(topo).config.layers[0];
+    expect(out.class_name).toBe('TransformerDecoder');
+    expect(out.inbound_nodes).toEqual([[
+      ['dec', 0, 0, { use_causal_mask: true, input_names: ['encoder_sequence', 'encoder_padding_mask'] }], ['enc', 0, 0, {}], ['pad', 0, 0, {}]]]);
+  });
+
   it('resolves registered names (keras_hub>, keras_nlp>, Custom>) to the class name', () => {
     expect(kerasClassName('keras_hub>TransformerEncoder')).toBe('TransformerEncoder');
     expect(kerasClassName('keras_nlp>TransformerDecoder')).toBe('TransformerDecoder');
@@ -201,8 +210,13 @@ describe('normaliseKerasTopology', () => {
     ['a keras tensor without history', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [{ args: [{ class_name: '__keras_tensor__', config: {} }], kwargs: {} }] }] } }, /expected a keras_history \[layer, node, tensor\] in a __keras_tensor__ of layer 'd'/],
     ['a mixed-precision policy', { class_name: 'Sequential', config: { layers: [{ class_name: 'Dense', config: { dtype: { class_name: 'DTypePolicy', config: { name: 'mixed_float16' } } } }] } }, /expected a float32 dtype policy, but got "mixed_float16"/],
     ['an unmapped tensor kwarg', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [[['x', 0, 0, { extra: ['y', 0, 0] }]]] }] } }, /layer 'd' \(Dense\) takes tensor keyword argument\(s\) 'extra'/],
-    ['an encoder mask gap', { class_name: 'Functional', config: { layers: [{ class_name: 'TransformerEncoder', config: { name: 'e' }, inbound_nodes: [[['x', 0, 0, { attention_mask: ['m', 0, 0] }]]] }] } }, /was given 'attention_mask' without 'padding_mask'/],
+    ['a gap in positional tensor kwargs', { class_name: 'Functional', config: { layers: [{ class_name: 'Gappy', config: { name: 'g' }, inbound_nodes: [[['x', 0, 0, { b: ['m', 0, 0] }]]] }], input_layers: [], output_layers: [] } }, /layer 'g' \(Gappy\) was given 'b' without 'a'/],
   ])('rejects %s', (_name, topology, message) => {
-    expect(() => normaliseKerasTopology(topology)).toThrow(message);
+    KERAS_TENSOR_KWARGS.Gappy = { signature: ['a', 'b'], inputs: ['a', 'b'] };
+    try {
+      expect(() => normaliseKerasTopology(topology)).toThrow(message);
+    } finally {
+      delete KERAS_TENSOR_KWARGS.Gappy;
+    }
   });
 });

@@ -39,6 +39,11 @@ export interface TensorKwargsSpec {
   fill?: Record<string, string>;
   /** Input order to use instead when the named tensor argument is absent. */
   inputsWithout?: Record<string, string[]>;
+  /**
+   * The layer takes a call kwarg `input_names` naming its inputs after the
+   * first, so absent arguments are skipped instead of being an error.
+   */
+  namedInputs?: boolean;
 }
 
 /**
@@ -52,6 +57,10 @@ export interface TensorKwargsSpec {
  *   decoder_padding_mask?, decoder_attention_mask?, encoder_padding_mask?,
  *   encoder_attention_mask?) → inputs in that order; without an encoder
  *   sequence, [decoderSequence, decoderPaddingMask?, decoderAttentionMask?].
+ *   The blocks also receive `input_names`, so absent arguments are skipped.
+ *
+ * Register an entry here (by class name) before loading to map the tensor
+ * keyword arguments of your own layers.
  */
 export const KERAS_TENSOR_KWARGS: Record<string, TensorKwargsSpec> = {
   MultiHeadAttention: {
@@ -65,6 +74,7 @@ export const KERAS_TENSOR_KWARGS: Record<string, TensorKwargsSpec> = {
   TransformerEncoder: {
     signature: ['padding_mask', 'attention_mask', 'training', 'return_attention_scores'],
     inputs: ['padding_mask', 'attention_mask'],
+    namedInputs: true,
   },
   TransformerDecoder: {
     signature: [
@@ -78,6 +88,7 @@ export const KERAS_TENSOR_KWARGS: Record<string, TensorKwargsSpec> = {
       'encoder_padding_mask', 'encoder_attention_mask',
     ],
     inputsWithout: { encoder_sequence: ['decoder_padding_mask', 'decoder_attention_mask'] },
+    namedInputs: true,
   },
 };
 
@@ -228,6 +239,12 @@ function toListNode(rec: CallRecord, layer: string, className: string): Json[] {
       fail(`layer '${layer}' (${className}) takes tensor keyword argument(s) ${unknown.map((k) => `'${k}'`).join(', ')}, which the loader cannot map to inputs; supported: ${Object.entries(KERAS_TENSOR_KWARGS).map(([c, s]) => `${c}(${s.inputs.join(', ')})`).join('; ')}.`);
     }
     if (spec === undefined) return fail('unreachable');
+    if (spec.namedInputs) {
+      const names = spec.inputs.filter((k) => rec.tensorNamed.has(k));
+      for (const k of names) refs.push(rec.named[k] as TensorRef);
+      kwargs.input_names = names;
+      return refs.map((r, i) => [r[0], r[1], r[2], i === 0 ? kwargs : {}]);
+    }
     const last = Math.max(...spec.inputs.map((k, i) => (rec.tensorNamed.has(k) ? i : -1)));
     for (let i = 0; i <= last; i++) {
       const name = spec.inputs[i];

@@ -179,3 +179,28 @@ export function shapeList(inputShape: tf.Shape | tf.Shape[]): Shape[] {
     ? (inputShape as Shape[])
     : [inputShape as Shape];
 }
+
+/**
+ * Assigns the block's inputs to their roles. `names` (call kwarg
+ * `inputNames`, the roles of the inputs after the first, as the Keras loader
+ * writes them) defaults to `order`; a role may be skipped, so Keras calls
+ * such as `decoder(x, encoder_sequence=e, encoder_padding_mask=p)` map
+ * without placeholders.
+ */
+export function assignRoles(
+  layer: string,
+  inputs: tf.Tensor[],
+  names: unknown,
+  order: readonly string[],
+): Record<string, tf.Tensor | undefined> {
+  const roles = names === undefined || names === null ? order.slice(0, inputs.length - 1) : names;
+  if (!Array.isArray(roles) || roles.some((r) => typeof r !== 'string' || !order.includes(r)) || new Set(roles).size !== roles.length) {
+    throw new Error(`${layer}: expected inputNames to be distinct names among ${order.join(', ')}, but got ${JSON.stringify(names)}.`);
+  }
+  if (roles.length !== inputs.length - 1) {
+    throw new Error(`${layer}: expected ${roles.length + 1} inputs for inputNames ${JSON.stringify(roles)}, but got ${inputs.length}.`);
+  }
+  const out: Record<string, tf.Tensor | undefined> = {};
+  roles.forEach((r, i) => (out[r as string] = inputs[i + 1]));
+  return out;
+}

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
+  assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
   newDense, newLayerNorm, residual, settingsConfig, shapeList, TransformerBlockArgs,
 } from './transformer_common';
 import { checkBool } from './common';
@@ -28,6 +28,9 @@ export interface TransformerDecoderArgs extends TransformerBlockArgs {
 }
 
 const NAME = 'TransformerDecoder';
+const ROLES = [
+  'encoderSequence', 'decoderPaddingMask', 'decoderAttentionMask', 'encoderPaddingMask', 'encoderAttentionMask',
+] as const;
 
 /**
  * One transformer decoder block, as keras-hub builds it: causal
@@ -42,7 +45,9 @@ const NAME = 'TransformerDecoder';
  * `[B, T]` / `[B, S]` (1/true = real token) and attention masks `[B, T, T]` /
  * `[B, T, S]` (true = may attend). Without cross-attention
  * (`hasCrossAttention: false`), the inputs are `[decoderSequence,
- * decoderPaddingMask?, decoderAttentionMask?]`. A Keras mask on the decoder
+ * decoderPaddingMask?, decoderAttentionMask?]`. Call kwarg `inputNames`
+ * names the inputs after the first when some are skipped (e.g.
+ * `['encoderSequence', 'encoderPaddingMask']`); the Keras loader sets it. A Keras mask on the decoder
  * sequence is used as its padding mask when none is given.
  * Sublayers, in keras-hub's weight order: `self_attention`,
  * `self_attention_layer_norm`, [`cross_attention`,
@@ -78,9 +83,22 @@ export class TransformerDecoder extends tf.layers.Layer {
     this.supportsMasking = true;
   }
 
-  /** Whether input 1 is an encoder sequence (rank 3) rather than a padding mask. */
-  private crossFromShapes(shapes: (number | null)[][]): boolean {
-    return this.hasCrossAttention ?? (shapes.length > 1 && shapes[1].length === 3);
+  private pendingNames?: unknown;
+
+  /** Whether the block has cross-attention: the argument, else inputNames, else whether input 1 is rank 3. */
+  private crossFromShapes(shapes: (number | null)[][], names: unknown): boolean {
+    if (this.hasCrossAttention !== undefined) return this.hasCrossAttention;
+    if (Array.isArray(names)) return names.includes('encoderSequence');
+    return shapes.length > 1 && shapes[1].length === 3;
+  }
+
+  override apply(
+    inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[],
+    kwargs?: Record<string, unknown>,
+  ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
+    // build() sees only shapes; remember the input names it needs.
+    this.pendingNames = kwargs?.['inputNames'];
+    return super.apply(inputs, kwargs);
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -89,14 +107,15 @@ export class TransformerDecoder extends tf.layers.Layer {
     const D = x[x.length - 1] as number;
     const s = this.settings;
     const K = headSize(NAME, D, s.numHeads);
-    this.hasCrossAttention = this.crossFromShapes(shapes);
+    this.hasCrossAttention = this.crossFromShapes(shapes, this.pendingNames);
+    const encoderIndex = Array.isArray(this.pendingNames) ? this.pendingNames.indexOf('encoderSequence') + 1 : 1;
     this.selfAttention = newAttention('self_attention', s, K);
     buildSublayer(this.selfAttention, [x, x]);
     this.selfAttentionNorm = newLayerNorm('self_attention_layer_norm', s);
     buildSublayer(this.selfAttentionNorm, [x]);
     const subs: tf.layers.Layer[] = [this.selfAttention, this.selfAttentionNorm];
     if (this.hasCrossAttention) {
-      const e = shapes[1];
+      const e = shapes[encoderIndex];
       if (e === undefined || e.length !== 3) {
         throw new Error(`${NAME}: expected an encoder sequence [B, S, D] as input 1 for cross-attention, but got ${e === undefined ? 'none' : `[${e.join(',')}]`}.`);
       }
@@ -119,9 +138,10 @@ export class TransformerDecoder extends tf.layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    const cross = this.hasCrossAttention ?? this.crossFromShapes(list.map((t) => t.shape));
+    const names = kwargs['inputNames'];
+    const cross = this.crossFromShapes(list.map((t) => t.shape), names);
     const max = cross ? 6 : 3;
-    if (list.length < 1 || list.length > max) {
+    if (list.length < 1 || (names === undefined && list.length > max)) {
       throw new Error(
         `${NAME}: expected inputs ${cross
           ? '[decoderSequence, encoderSequence, decoderPaddingMask?, decoderAttentionMask?, encoderPaddingMask?, encoderAttentionMask?]'
@@ -130,23 +150,24 @@ export class TransformerDecoder extends tf.layers.Layer {
     }
     const [x] = list;
     if (x.rank !== 3) throw new Error(`${NAME}: expected decoderSequence of rank 3 [B, T, D], but got [${x.shape.join(',')}].`);
-    const off = cross ? 1 : 0;
-    const encoder = cross ? list[1] : null;
+    const order = cross ? ROLES : ROLES.filter((r) => !r.startsWith('encoder'));
+    const roles = assignRoles(NAME, list, names, order);
+    const encoder = cross ? roles.encoderSequence : null;
     if (cross && (encoder === undefined || encoder === null || encoder.rank !== 3)) {
       throw new Error(`${NAME}: this layer has cross-attention; expected an encoderSequence [B, S, D] as input 1, but got ${encoder === undefined || encoder === null ? 'none' : `[${encoder.shape.join(',')}]`}.`);
     }
     const given = Array.isArray(kwargs['mask']) ? (kwargs['mask'] as tf.Tensor[])[0] : (kwargs['mask'] as tf.Tensor | undefined);
-    const decPadding = list[off + 1] ?? given ?? x.kerasMask ?? null;
+    const decPadding = roles.decoderPaddingMask ?? given ?? x.kerasMask ?? null;
     const causalArg = kwargs['useCausalMask'];
     const causal = typeof causalArg === 'boolean' ? causalArg : this.useCausalMask;
     const training = kwargs['training'] === true;
     const s = this.settings;
     return tf.tidy(() => {
-      const selfMask = mergeMasks(decPadding, list[off + 2] ?? null);
+      const selfMask = mergeMasks(decPadding, roles.decoderAttentionMask ?? null);
       let h = residual(x, this.selfAttentionNorm!, s, training,
         (y) => attend(this.selfAttention!, y, y, selfMask, { training, useCausalMask: causal }));
       if (cross) {
-        const crossMask = mergeMasks(list[4] ?? encoder!.kerasMask ?? null, list[5] ?? null);
+        const crossMask = mergeMasks(roles.encoderPaddingMask ?? encoder!.kerasMask ?? null, roles.encoderAttentionMask ?? null);
         h = residual(h, this.crossAttentionNorm!, s, training,
           (y) => attend(this.crossAttention!, y, encoder!, crossMask, { training }));
       }

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
+  assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
   newDense, newLayerNorm, residual, settingsConfig, shapeList, TransformerBlockArgs,
 } from './transformer_common';
 import type { MultiHeadAttention } from './multi_head_attention';
@@ -26,7 +26,9 @@ const NAME = 'TransformerEncoder';
  * Inputs: `x` `[B, T, D]`, or `[x, paddingMask]` with paddingMask `[B, T]`
  * (1/true = real token, may be attended to), or `[x, paddingMask,
  * attentionMask]` with attentionMask `[B, T, T]` (true = may attend); both
- * masks are and'ed. A Keras mask flowing in with x (e.g. from an Embedding
+ * masks are and'ed. Call kwarg `inputNames` names the inputs after x when
+ * they are not in that order (e.g. `['attentionMask']`); the Keras loader
+ * sets it. A Keras mask flowing in with x (e.g. from an Embedding
  * with maskZero) is used as the padding mask when none is given.
  * Sublayers, in keras-hub's weight order: `self_attention_layer`
  * (MultiHeadAttention, keyDim = D / numHeads), `self_attention_layer_norm`,
@@ -83,12 +85,13 @@ export class TransformerEncoder extends tf.layers.Layer {
     }
     const [x] = list;
     if (x.rank !== 3) throw new Error(`${NAME}: expected x of rank 3 [B, T, D], but got [${x.shape.join(',')}].`);
+    const roles = assignRoles(NAME, list, kwargs['inputNames'], ['paddingMask', 'attentionMask']);
     const given = Array.isArray(kwargs['mask']) ? (kwargs['mask'] as tf.Tensor[])[0] : (kwargs['mask'] as tf.Tensor | undefined);
-    const padding = list[1] ?? given ?? x.kerasMask ?? null;
+    const padding = roles.paddingMask ?? given ?? x.kerasMask ?? null;
     const training = kwargs['training'] === true;
     const s = this.settings;
     return tf.tidy(() => {
-      const mask = mergeMasks(padding, list[2] ?? null);
+      const mask = mergeMasks(padding, roles.attentionMask ?? null);
       const h = residual(x, this.attentionNorm!, s, training, (y) => attend(this.attention!, y, y, mask, { training }));
       return residual(h, this.feedforwardNorm!, s, training, (y) => feedForward(y, this.intermediate!, this.outputDense!));
     });
