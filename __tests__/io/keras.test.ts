@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import '../../src';
 import { loadKerasModel } from '../../src/io/keras';
 import { KERAS_TENSOR_KWARGS, normaliseKerasTopology, kerasClassName } from '../../src/io/keras_format';
 
@@ -39,9 +40,10 @@ async function predictFixture(model: tf.LayersModel, dir: string): Promise<{ got
 }
 
 const STANDARD = ['keras2_standard', 'keras3_standard', 'keras2_sequential', 'keras3_sequential'];
+const ATTENTION = ['keras2_mha', 'keras3_mha', 'keras3_attention', 'keras3_hub_encoder', 'keras2_nlp_encoder', 'keras3_hub_decoder'];
 
 describe('loadKerasModel', () => {
-  it.each(STANDARD)('loads %s from a model.json path and predicts within 1e-5 of the float64 reference', async (dir) => {
+  it.each([...STANDARD, ...ATTENTION])('loads %s from a model.json path and predicts within 1e-5 of the float64 reference', async (dir) => {
     const model = await loadKerasModel(path.join(FIXTURES, dir, 'model.json'));
     const { got, want } = await predictFixture(model, dir);
     expect(got.shape).toEqual(want.shape);
@@ -178,10 +180,13 @@ describe('normaliseKerasTopology', () => {
       class_name: 'Functional',
       config: { name: 'm', layers: [{ class_name: 'MultiHeadAttention', config: { name: 'mha' }, name: 'mha', inbound_nodes: nodes }], input_layers: [], output_layers: [] },
     });
-    expect(normaliseKerasTopology(topo(k2Node)).config.layers[0].inbound_nodes).toEqual(
-      [[['q', 0, 0, { use_causal_mask: true }], ['v', 0, 0, {}], ['v', 0, 0, {}], ['m', 0, 0, {}]]]);
-    expect(normaliseKerasTopology(topo(k3Node)).config.layers[0].inbound_nodes).toEqual(
-      [[['q', 0, 0, { use_causal_mask: false }], ['v', 0, 0, {}], ['k', 0, 0, {}]]]);
+    const k2 = normaliseKerasTopology(topo(k2Node)).config.layers[0];
+    expect(k2.inbound_nodes).toEqual([[['q', 0, 0, {}], ['v', 0, 0, {}], ['v', 0, 0, {}], ['m', 0, 0, {}]]]);
+    // tfjs's executor drops stored call kwargs, so call options move into the config.
+    expect(k2.config.use_causal_mask).toBe(true);
+    const k3 = normaliseKerasTopology(topo(k3Node)).config.layers[0];
+    expect(k3.inbound_nodes).toEqual([[['q', 0, 0, {}], ['v', 0, 0, {}], ['k', 0, 0, {}]]]);
+    expect(k3.config.use_causal_mask).toBe(false);
   });
 
   it('names the tensor kwargs of keras-hub blocks in input_names, skipping absent ones', () => {
@@ -189,8 +194,8 @@ describe('normaliseKerasTopology', () => {
     const topo = { class_name: 'Functional', config: { name: 'm', layers: [{ class_name: 'keras_nlp>TransformerDecoder', config: { name: 'd' }, inbound_nodes: node }], input_layers: [], output_layers: [] } };
     const out = normaliseKerasTopology(topo).config.layers[0];
     expect(out.class_name).toBe('TransformerDecoder');
-    expect(out.inbound_nodes).toEqual([[
-      ['dec', 0, 0, { use_causal_mask: true, input_names: ['encoder_sequence', 'encoder_padding_mask'] }], ['enc', 0, 0, {}], ['pad', 0, 0, {}]]]);
+    expect(out.inbound_nodes).toEqual([[['dec', 0, 0, {}], ['enc', 0, 0, {}], ['pad', 0, 0, {}]]]);
+    expect(out.config).toMatchObject({ use_causal_mask: true, input_names: ['encoder_sequence', 'encoder_padding_mask'] });
   });
 
   it('resolves registered names (keras_hub>, keras_nlp>, Custom>) to the class name', () => {
@@ -210,6 +215,7 @@ describe('normaliseKerasTopology', () => {
     ['a keras tensor without history', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [{ args: [{ class_name: '__keras_tensor__', config: {} }], kwargs: {} }] }] } }, /expected a keras_history \[layer, node, tensor\] in a __keras_tensor__ of layer 'd'/],
     ['a mixed-precision policy', { class_name: 'Sequential', config: { layers: [{ class_name: 'Dense', config: { dtype: { class_name: 'DTypePolicy', config: { name: 'mixed_float16' } } } }] } }, /expected a float32 dtype policy, but got "mixed_float16"/],
     ['an unmapped tensor kwarg', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [[['x', 0, 0, { extra: ['y', 0, 0] }]]] }] } }, /layer 'd' \(Dense\) takes tensor keyword argument\(s\) 'extra'/],
+    ['a shared layer called with different call options', { class_name: 'Functional', config: { layers: [{ class_name: 'MultiHeadAttention', config: { name: 'h' }, inbound_nodes: [[['x', 0, 0, { value: ['x', 0, 0], use_causal_mask: true }]], [['y', 0, 0, { value: ['y', 0, 0], use_causal_mask: false }]]] }], input_layers: [], output_layers: [] } }, /layer 'h' \(MultiHeadAttention\) is called with different values of 'use_causal_mask' \(true, false\)/],
     ['a gap in positional tensor kwargs', { class_name: 'Functional', config: { layers: [{ class_name: 'Gappy', config: { name: 'g' }, inbound_nodes: [[['x', 0, 0, { b: ['m', 0, 0] }]]] }], input_layers: [], output_layers: [] } }, /layer 'g' \(Gappy\) was given 'b' without 'a'/],
   ])('rejects %s', (_name, topology, message) => {
     KERAS_TENSOR_KWARGS.Gappy = { signature: ['a', 'b'], inputs: ['a', 'b'] };

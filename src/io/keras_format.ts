@@ -92,6 +92,19 @@ export const KERAS_TENSOR_KWARGS: Record<string, TensorKwargsSpec> = {
   },
 };
 
+/**
+ * Call arguments that become layer config: tfjs-layers 4.22's model executor
+ * (predict / fit) does not pass a node's stored call kwargs back to the layer,
+ * so options given at call time in Keras are moved into the layer's config,
+ * whose layers take them as constructor arguments. `input_names` is written
+ * by the tensor-kwargs rewrite above.
+ */
+export const CALL_ARGS_AS_CONFIG: Record<string, string[]> = {
+  MultiHeadAttention: ['use_causal_mask', 'return_attention_scores'],
+  TransformerEncoder: ['input_names'],
+  TransformerDecoder: ['use_causal_mask', 'input_names'],
+};
+
 /** Keys Keras 3 adds to serialised objects that tfjs does not read. */
 const KERAS3_ONLY_KEYS = ['module', 'registered_name', 'build_config', 'compile_config', 'shared_object_id'];
 
@@ -304,8 +317,29 @@ function normaliseLayer(layer: Json, functional: boolean): Json {
   }
   const name = typeof layer.name === 'string' ? layer.name : config.name;
   const out: Record<string, Json> = { class_name: className, config, name };
-  if (functional) out.inbound_nodes = normaliseInboundNodes(layer.inbound_nodes, name, className);
+  if (functional) {
+    out.inbound_nodes = normaliseInboundNodes(layer.inbound_nodes, name, className);
+    moveCallArgsToConfig(out, className);
+  }
   return out;
+}
+
+/** Moves CALL_ARGS_AS_CONFIG kwargs from every inbound node into the config (they must agree). */
+function moveCallArgsToConfig(layer: Record<string, Json>, className: string): void {
+  const keys = CALL_ARGS_AS_CONFIG[className] ?? [];
+  for (const key of keys) {
+    const values = (layer.inbound_nodes as Json[][]).map((node) => {
+      const kwargs = node[0]?.[3] ?? {};
+      const v = kwargs[key];
+      delete kwargs[key];
+      return v;
+    });
+    const seen = values.filter((v) => v !== undefined).map((v) => JSON.stringify(v));
+    if (new Set(seen).size > 1) {
+      fail(`layer '${layer.name}' (${className}) is called with different values of '${key}' (${[...new Set(seen)].join(', ')}); tfjs layers take it once, as configuration. Use one layer per setting.`);
+    }
+    if (seen.length > 0) layer.config[key] = JSON.parse(seen[0]);
+  }
 }
 
 /**

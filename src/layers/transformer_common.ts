@@ -29,6 +29,13 @@ export interface TransformerBlockArgs extends LayerArgs {
   biasInitializer?: InitializerArg;
   /** Pre-layer-norm residual blocks (x + f(norm(x))) instead of post (norm(x + f(x))). Default false. */
   normalizeFirst?: boolean;
+  /**
+   * Names of the inputs after the first, when they are not in the documented
+   * order (a tfjs addition, written by loadKerasModel for Keras calls that
+   * skip optional masks). The call kwarg of the same name overrides it.
+   * Default: the documented order.
+   */
+  inputNames?: string[] | null;
 }
 
 type Kwargs = Record<string, unknown>;

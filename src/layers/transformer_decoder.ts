@@ -66,6 +66,7 @@ export class TransformerDecoder extends tf.layers.Layer {
   static className = NAME;
   private readonly settings: BlockSettings;
   private readonly useCausalMask: boolean;
+  private readonly inputNames?: string[];
   private hasCrossAttention?: boolean;
   private selfAttention?: MultiHeadAttention;
   private selfAttentionNorm?: tf.layers.Layer;
@@ -79,6 +80,7 @@ export class TransformerDecoder extends tf.layers.Layer {
     super(args);
     this.settings = blockSettings(NAME, args);
     this.useCausalMask = checkBool(NAME, 'useCausalMask', args.useCausalMask, true);
+    this.inputNames = args.inputNames ?? undefined;
     if (args.hasCrossAttention !== undefined && args.hasCrossAttention !== null) this.hasCrossAttention = checkBool(NAME, 'hasCrossAttention', args.hasCrossAttention, false);
     this.supportsMasking = true;
   }
@@ -97,7 +99,7 @@ export class TransformerDecoder extends tf.layers.Layer {
     kwargs?: Record<string, unknown>,
   ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
     // build() sees only shapes; remember the input names it needs.
-    this.pendingNames = kwargs?.['inputNames'];
+    this.pendingNames = kwargs?.['inputNames'] ?? this.inputNames;
     return super.apply(inputs, kwargs);
   }
 
@@ -138,7 +140,7 @@ export class TransformerDecoder extends tf.layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    const names = kwargs['inputNames'];
+    const names = kwargs['inputNames'] ?? this.inputNames;
     const cross = this.crossFromShapes(list.map((t) => t.shape), names);
     const max = cross ? 6 : 3;
     if (list.length < 1 || (names === undefined && list.length > max)) {
@@ -190,6 +192,7 @@ export class TransformerDecoder extends tf.layers.Layer {
       ...settingsConfig(this.settings),
       useCausalMask: this.useCausalMask,
       hasCrossAttention: this.hasCrossAttention ?? null,
+      inputNames: this.inputNames ?? null,
     };
   }
 }

@@ -47,6 +47,7 @@ const NAME = 'TransformerEncoder';
 export class TransformerEncoder extends tf.layers.Layer {
   static className = NAME;
   private readonly settings: BlockSettings;
+  private readonly inputNames?: string[];
   private attention?: MultiHeadAttention;
   private attentionNorm?: tf.layers.Layer;
   private feedforwardNorm?: tf.layers.Layer;
@@ -56,6 +57,7 @@ export class TransformerEncoder extends tf.layers.Layer {
   constructor(args: TransformerEncoderArgs) {
     super(args);
     this.settings = blockSettings(NAME, args);
+    this.inputNames = args.inputNames ?? undefined;
     this.supportsMasking = true;
   }
 
@@ -85,7 +87,7 @@ export class TransformerEncoder extends tf.layers.Layer {
     }
     const [x] = list;
     if (x.rank !== 3) throw new Error(`${NAME}: expected x of rank 3 [B, T, D], but got [${x.shape.join(',')}].`);
-    const roles = assignRoles(NAME, list, kwargs['inputNames'], ['paddingMask', 'attentionMask']);
+    const roles = assignRoles(NAME, list, kwargs['inputNames'] ?? this.inputNames, ['paddingMask', 'attentionMask']);
     const given = Array.isArray(kwargs['mask']) ? (kwargs['mask'] as tf.Tensor[])[0] : (kwargs['mask'] as tf.Tensor | undefined);
     const padding = roles.paddingMask ?? given ?? x.kerasMask ?? null;
     const training = kwargs['training'] === true;
@@ -107,7 +109,7 @@ export class TransformerEncoder extends tf.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), ...settingsConfig(this.settings) };
+    return { ...super.getConfig(), ...settingsConfig(this.settings), inputNames: this.inputNames ?? null };
   }
 }
 tf.serialization.registerClass(TransformerEncoder);
