@@ -4,6 +4,7 @@
  * library's Keras-compatible layers, from tf.keras 2.x or Keras 3.
  */
 import * as tf from '@tensorflow/tfjs';
+import { fileSystem } from './file_system';
 import { KerasFormatError, layerClassNames, normaliseKerasTopology } from './keras_format';
 import type { Json } from './keras_format';
 
@@ -30,57 +31,6 @@ function shapeStr(shape: readonly (number | null)[]): string {
   return `[${shape.join(',')}]`;
 }
 
-/** A minimal IOHandler that reads model.json and its weight files from disk (Node). */
-function localFileHandler(modelJsonPath: string): tf.io.IOHandler {
-  return {
-    load: async (): Promise<tf.io.ModelArtifacts> => {
-      const fs = await import('fs/promises');
-      const path = await import('path');
-      let text: string;
-      try {
-        text = await fs.readFile(modelJsonPath, 'utf8');
-      } catch (e) {
-        return fail(`expected a readable model.json at '${modelJsonPath}', but got ${(e as Error).message}.`);
-      }
-      let json: Json;
-      try {
-        json = JSON.parse(text);
-      } catch (e) {
-        return fail(`expected '${modelJsonPath}' to be JSON, but got a parse error: ${(e as Error).message}.`);
-      }
-      const dir = path.dirname(modelJsonPath);
-      const manifest: tf.io.WeightsManifestConfig = json?.weightsManifest ?? [];
-      const buffers: Uint8Array[] = [];
-      const weightSpecs: tf.io.WeightsManifestEntry[] = [];
-      for (const group of manifest) {
-        for (const p of group.paths) {
-          try {
-            buffers.push(new Uint8Array(await fs.readFile(path.join(dir, p))));
-          } catch (e) {
-            return fail(`expected weight file '${p}' beside model.json, but got ${(e as Error).message}.`);
-          }
-        }
-        weightSpecs.push(...group.weights);
-      }
-      const total = buffers.reduce((n, b) => n + b.byteLength, 0);
-      const data = new Uint8Array(total);
-      let offset = 0;
-      for (const b of buffers) {
-        data.set(b, offset);
-        offset += b.byteLength;
-      }
-      return {
-        modelTopology: json?.modelTopology,
-        format: json?.format,
-        generatedBy: json?.generatedBy,
-        convertedBy: json?.convertedBy,
-        weightSpecs,
-        weightData: data.buffer,
-      };
-    },
-  };
-}
-
 function handlerFor(source: string | tf.io.IOHandler): tf.io.IOHandler {
   if (typeof source !== 'string') {
     if (source === null || typeof source !== 'object' || typeof source.load !== 'function') {
@@ -89,8 +39,7 @@ function handlerFor(source: string | tf.io.IOHandler): tf.io.IOHandler {
     return source;
   }
   if (/^https?:\/\//.test(source)) return tf.io.http(source);
-  if (source.startsWith('file://')) return localFileHandler(source.slice('file://'.length));
-  return localFileHandler(source);
+  return fileSystem(source.startsWith('file://') ? source.slice('file://'.length) : source);
 }
 
 function registeredClass(className: string, customObjects?: tf.serialization.ConfigDict): boolean {
@@ -151,7 +100,8 @@ function assignWeights(model: tf.LayersModel, named: tf.NamedTensorMap, strict: 
  * resolve to the library's layers. Weights are then matched by their Keras
  * names (`multi_head_attention/query/kernel`), not by order.
  *
- * @param source Path to model.json (Node), an http(s) URL of model.json, or a
+ * @param source Path to model.json or its directory (Node, read with
+ *   `fileSystem`; a `file://` prefix is accepted), an http(s) URL of model.json, or a
  *   tf.io.IOHandler whose load() returns the artifacts.
  * @param options See {@link LoadKerasModelOptions}.
  * @returns The model, with its weights set, uncompiled.
