@@ -84,6 +84,27 @@ describe('TransformerEncoder', () => {
     enc.dispose();
   });
 
+  it('takes its inputs by name with inputNames (constructor or call kwarg), skipping absent masks', () => {
+    const enc = new TransformerEncoder({ intermediateDim: 6, numHeads: 1, inputNames: ['attentionMask'] });
+    build(enc, [null, 3, 4], [null, 3, 3]);
+    const w = seedWeights(enc, 250);
+    const x = f32(randn([1, 3, 4], 13));
+    const att = arr([1, 3, 3], [1, 0, 0, 1, 1, 0, 1, 1, 1]);
+    const want = nested(refTransformerEncoder(x, w, {}, undefined, att));
+    expect(enc.apply([tensor(x), tensor(att)]) as tf.Tensor).toBeAllClose(want, 1e-4);
+    const plain = new TransformerEncoder({ intermediateDim: 6, numHeads: 1 });
+    build(plain, [null, 3, 4]);
+    plain.setWeights(enc.getWeights());
+    expect(plain.apply([tensor(x), tensor(att)], { inputNames: ['attentionMask'] }) as tf.Tensor).toBeAllClose(want, 1e-4);
+    expect(enc.getConfig().inputNames).toEqual(['attentionMask']);
+    expect(() => plain.apply([tensor(x), tensor(att)], { inputNames: ['bogus'] }))
+      .toThrow(/expected inputNames to be distinct names among paddingMask, attentionMask, but got \["bogus"\]/);
+    expect(() => plain.apply([tensor(x), tensor(att)], { inputNames: ['paddingMask', 'attentionMask'] }))
+      .toThrow(/expected 3 inputs for inputNames \["paddingMask","attentionMask"\], but got 2/);
+    enc.dispose();
+    plain.dispose();
+  });
+
   it('works in a functional model, reports its output shape, and its config round-trips', () => {
     const args = { intermediateDim: 12, numHeads: 2, dropout: 0.1, normalizeFirst: true, name: 'enc' };
     const enc = layers.transformerEncoder(args);

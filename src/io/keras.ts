@@ -6,7 +6,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { fileSystem } from './file_system';
 import { KerasFormatError, layerClassNames, normaliseKerasTopology } from './keras_format';
-import type { Json } from './keras_format';
 
 /** Options of {@link loadKerasModel}. */
 export interface LoadKerasModelOptions {
