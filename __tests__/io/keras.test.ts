@@ -147,6 +147,12 @@ describe('loadKerasModel', () => {
       fs.rmSync(tmp, { recursive: true });
     });
 
+    it('rejects a binary graph-model topology and weights without data', async () => {
+      await expect(loadKerasModel({ load: async () => ({ modelTopology: new ArrayBuffer(4) }) })).rejects.toThrow(
+        /expected a layers-model modelTopology \(JSON\), but got a binary graph-model topology; load graph models with tf\.loadGraphModel/);
+      await expect(loadKerasModel(memoryHandler(readJson(dir, 'model.json')))).rejects.toThrow(/expected weight data for the weights manifest, but got none/);
+    });
+
     it('rejects a model.json without modelTopology, and an unsupported source', async () => {
       await expect(loadKerasModel(memoryHandler({}))).rejects.toThrow(/expected model\.json to hold a modelTopology/);
       await expect(loadKerasModel(42 as never)).rejects.toThrow(/expected a path to model\.json, a URL or a tf\.io\.IOHandler/);
@@ -269,6 +275,13 @@ describe('normaliseKerasTopology', () => {
     ['a mixed-precision policy', { class_name: 'Sequential', config: { layers: [{ class_name: 'Dense', config: { dtype: { class_name: 'DTypePolicy', config: { name: 'mixed_float16' } } } }] } }, /expected a float32 dtype policy, but got "mixed_float16"/],
     ['an unmapped tensor kwarg', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [[['x', 0, 0, { extra: ['y', 0, 0] }]]] }] } }, /layer 'd' \(Dense\) takes tensor keyword argument\(s\) 'extra'/],
     ['a shared layer called with different call options', { class_name: 'Functional', config: { layers: [{ class_name: 'MultiHeadAttention', config: { name: 'h' }, inbound_nodes: [[['x', 0, 0, { value: ['x', 0, 0], use_causal_mask: true }]], [['y', 0, 0, { value: ['y', 0, 0], use_causal_mask: false }]]] }], input_layers: [], output_layers: [] } }, /layer 'h' \(MultiHeadAttention\) is called with different values of 'use_causal_mask' \(true, false\)/],
+    ['a node without positional arguments', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [{ args: [], kwargs: {} }] }], input_layers: [], output_layers: [] } }, /expected at least one positional argument in an inbound node of layer 'd'/],
+    ['a first argument that is not a tensor', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [{ args: [3], kwargs: {} }] }], input_layers: [], output_layers: [] } }, /expected the first argument of layer 'd' to be a tensor or a list of tensors, but got 3/],
+    ['an unmappable second positional argument', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [{ args: [{ class_name: '__keras_tensor__', config: { keras_history: ['x', 0, 0] } }, { class_name: '__keras_tensor__', config: { keras_history: ['x', 0, 0] } }], kwargs: {} }] }], input_layers: [], output_layers: [] } }, /layer 'd' \(Dense\) was called with 2 positional arguments, which the loader cannot map/],
+    ['a list of tensors as a keyword argument', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [{ args: [{ class_name: '__keras_tensor__', config: { keras_history: ['x', 0, 0] } }], kwargs: { mask: [{ class_name: '__keras_tensor__', config: { keras_history: ['x', 0, 0] } }, { class_name: '__keras_tensor__', config: { keras_history: ['x', 0, 0] } }] } }] }], input_layers: [], output_layers: [] } }, /layer 'd' \(Dense\) has a list of tensors as keyword argument 'mask'/],
+    ['a malformed list-style entry', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [[[3, 0, 0, {}]]] }], input_layers: [], output_layers: [] } }, /expected inbound node entries of layer 'd' to be \[layer, node, tensor, kwargs\], but got \[3,0,0,\{\}\]/],
+    ['inbound nodes that are not a list', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: 5 }], input_layers: [], output_layers: [] } }, /expected inbound_nodes of layer 'd' to be a list, but got 5/],
+    ['input layers that are not a list', { class_name: 'Functional', config: { layers: [], input_layers: 'x', output_layers: [] } }, /expected input_layers to be a list of \[layer, node, tensor\], but got "x"/],
     ['a gap in positional tensor kwargs', { class_name: 'Functional', config: { layers: [{ class_name: 'Gappy', config: { name: 'g' }, inbound_nodes: [[['x', 0, 0, { b: ['m', 0, 0] }]]] }], input_layers: [], output_layers: [] } }, /layer 'g' \(Gappy\) was given 'b' without 'a'/],
   ])('rejects %s', (_name, topology, message) => {
     KERAS_TENSOR_KWARGS.Gappy = { signature: ['a', 'b'], inputs: ['a', 'b'] };
