@@ -237,6 +237,33 @@ describe('TransformerDecoder', () => {
   });
 });
 
+describe('training the blocks', () => {
+  it('fit updates every weight of an embedding → encoder → decoder model, and dropout acts only in training', async () => {
+    const ids = tf.input({ shape: [4], dtype: 'int32' });
+    const emb = new TokenAndPositionEmbedding({ vocabularySize: 6, sequenceLength: 4, embeddingDim: 4 }).apply(ids) as tf.SymbolicTensor;
+    const enc = new TransformerEncoder({ intermediateDim: 8, numHeads: 2, dropout: 0.3 });
+    const h = enc.apply(emb) as tf.SymbolicTensor;
+    const out = new TransformerDecoder({ intermediateDim: 8, numHeads: 2 }).apply([emb, h]) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: ids, outputs: out });
+    const x = tf.tensor2d([[1, 2, 3, 4], [5, 0, 1, 2]], undefined, 'int32');
+    const y = tf.randomNormal([2, 4, 4], 0, 1, 'float32', 3);
+    const before = model.getWeights().map((w) => w.dataSync().slice());
+    model.compile({ optimizer: tf.train.adam(0.05), loss: 'meanSquaredError' });
+    await model.fit(x, y, { epochs: 2, batchSize: 2, verbose: 0 });
+    const after = model.getWeights().map((w) => w.dataSync());
+    const unchanged = before.filter((b, i) => b.every((v, j) => v === after[i][j]));
+    expect(model.trainableWeights.length).toBe(2 + 16 + 26);
+    expect(unchanged.length).toBe(0);
+    const e = tf.randomNormal([1, 4, 4], 0, 1, 'float32', 4);
+    const inference = (enc.apply(e) as tf.Tensor).dataSync();
+    const training = (enc.apply(e, { training: true }) as tf.Tensor).dataSync();
+    expect(Array.from((enc.apply(e) as tf.Tensor).dataSync())).toEqual(Array.from(inference));
+    expect(Array.from(training)).not.toEqual(Array.from(inference));
+    tf.dispose([x, y, e]);
+    model.dispose();
+  });
+});
+
 describe('TokenAndPositionEmbedding', () => {
   it('adds token and position embeddings as the reference does, with keras-hub weight names', () => {
     const emb = new TokenAndPositionEmbedding({ name: 'token_and_position_embedding', vocabularySize: 9, sequenceLength: 6, embeddingDim: 4 });
