@@ -93,10 +93,14 @@ describe('loadKerasModel', () => {
     model.dispose();
   });
 
-  it('does not leak tensors', async () => {
+  it('does not leak tensors, on success or on a weight error', async () => {
     const before = tf.memory().numTensors;
-    const model = await loadKerasModel(path.join(FIXTURES, 'keras3_standard', 'model.json'));
+    const model = await loadKerasModel(path.join(FIXTURES, 'keras3_hub_encoder', 'model.json'));
     model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    const json = readJson('keras3_hub_encoder', 'model.json');
+    json.weightsManifest[0].weights[2].shape = [1, 64, 1];
+    await expect(loadKerasModel(memoryHandler(json, fixtureBytes('keras3_hub_encoder')))).rejects.toThrow(/to have shape \[8,2,4\], but got \[1,64,1\]/);
     expect(tf.memory().numTensors).toBe(before);
   });
 
