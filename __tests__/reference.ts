@@ -294,3 +294,125 @@ export function refT5Bucket(keyMinusQuery: number, bidirectional: boolean, numBu
   const logBucket = exact + Math.trunc((Math.log(dist / exact) / Math.log(maxDistance / exact)) * (nb - exact));
   return offset + Math.min(logBucket, nb - 1);
 }
+
+// ---------------------------------------------------------------------------
+// Keras MultiHeadAttention and keras-hub transformer blocks (float64).
+
+/** Weights of a reference layer, keyed by Keras weight name (e.g. 'query/kernel'). */
+export type RefWeights = Record<string, Arr>;
+
+function addArr(a: Arr, b: Arr): Arr {
+  return map(a, (x, i) => x + b.data[i]);
+}
+
+function projectHeads(x: Arr, kernel: Arr, bias: Arr): Arr {
+  const [D, N, K] = kernel.shape;
+  const [B, T] = x.shape;
+  const y = refDense(x, reshape(kernel, [D, N * K]), reshape(bias, [N * K]));
+  return transpose(reshape(y, [B, T, N, K]), [0, 2, 1, 3]);
+}
+
+/**
+ * Keras MultiHeadAttention: query [B,T,Dq], value [B,S,Dv], key [B,S,Dk];
+ * mask nonzero = may attend, broadcast to [B,1,T,S] (give [B,1,T,S] or [1,1,T,S]).
+ * Fully masked rows get uniform weights, as Keras does.
+ */
+export function refMultiHeadAttention(
+  query: Arr, value: Arr, key: Arr, w: RefWeights, opts: { mask?: Arr; causal?: boolean } = {},
+): Arr {
+  const q = projectHeads(query, w['query/kernel'], w['query/bias']);
+  const k = projectHeads(key, w['key/kernel'], w['key/bias']);
+  const v = projectHeads(value, w['value/kernel'], w['value/bias']);
+  const { output } = refAttention(q, k, v, { mask: opts.mask, causal: opts.causal, emptyRows: 'uniform' });
+  const [B, N, T, Vd] = output.shape;
+  const merged = reshape(transpose(output, [0, 2, 1, 3]), [B, T, N * Vd]);
+  const ko = w['attention_output/kernel'];
+  return refDense(merged, reshape(ko, [N * Vd, ko.shape[2]]), w['attention_output/bias']);
+}
+
+function sub(w: RefWeights, prefix: string): RefWeights {
+  const out: RefWeights = {};
+  for (const [k, v] of Object.entries(w)) if (k.startsWith(`${prefix}/`)) out[k.slice(prefix.length + 1)] = v;
+  return out;
+}
+
+export const refRelu = (x: number): number => Math.max(0, x);
+
+export interface RefBlockOptions {
+  normalizeFirst?: boolean;
+  eps?: number;
+  activation?: (x: number) => number;
+}
+
+function refResidual(x: Arr, w: RefWeights, norm: string, o: RefBlockOptions, f: (y: Arr) => Arr): Arr {
+  const eps = o.eps ?? 1e-5;
+  const ln = (a: Arr): Arr => refLayerNorm(a, w[`${norm}/gamma`], w[`${norm}/beta`], eps);
+  const y = o.normalizeFirst ? ln(x) : x;
+  const out = addArr(f(y), x);
+  return o.normalizeFirst ? out : ln(out);
+}
+
+function refFeedForward(x: Arr, w: RefWeights, o: RefBlockOptions): Arr {
+  const act = o.activation ?? refRelu;
+  const h = map(refDense(x, w['feedforward_intermediate_dense/kernel'], w['feedforward_intermediate_dense/bias']), act);
+  return refDense(h, w['feedforward_output_dense/kernel'], w['feedforward_output_dense/bias']);
+}
+
+/** keras-hub merge_padding_and_attention_mask → [B,1,T,S] (nonzero = may attend), or undefined. */
+export function refMergeMasks(B: number, T: number, S: number, padding?: Arr, attention?: Arr): Arr | undefined {
+  if (!padding && !attention) return undefined;
+  const out = arr([B, 1, T, S]);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < T; i++) {
+      for (let j = 0; j < S; j++) {
+        const p = padding ? padding.data[b * S + j] !== 0 : true;
+        const a = attention ? attention.data[(b * T + i) * S + j] !== 0 : true;
+        out.data[((b * T) + i) * S + j] = p && a ? 1 : 0;
+      }
+    }
+  }
+  return out;
+}
+
+/** keras-hub TransformerEncoder on x [B,T,D]; weights keyed 'self_attention_layer/query/kernel', ... */
+export function refTransformerEncoder(x: Arr, w: RefWeights, o: RefBlockOptions = {}, padding?: Arr, attention?: Arr): Arr {
+  const [B, T] = x.shape;
+  const mask = refMergeMasks(B, T, T, padding, attention);
+  const h = refResidual(x, w, 'self_attention_layer_norm', o,
+    (y) => refMultiHeadAttention(y, y, y, sub(w, 'self_attention_layer'), { mask }));
+  return refResidual(h, w, 'feedforward_layer_norm', o, (y) => refFeedForward(y, w, o));
+}
+
+/** keras-hub TransformerDecoder on x [B,T,D] with optional encoder [B,S,D]; causal self-attention by default. */
+export function refTransformerDecoder(
+  x: Arr, w: RefWeights, o: RefBlockOptions & { causal?: boolean } = {},
+  encoder?: Arr, masks: { decoderPadding?: Arr; encoderPadding?: Arr } = {},
+): Arr {
+  const [B, T] = x.shape;
+  const selfMask = refMergeMasks(B, T, T, masks.decoderPadding);
+  let h = refResidual(x, w, 'self_attention_layer_norm', o,
+    (y) => refMultiHeadAttention(y, y, y, sub(w, 'self_attention'), { mask: selfMask, causal: o.causal ?? true }));
+  if (encoder) {
+    const S = encoder.shape[1];
+    const crossMask = refMergeMasks(B, T, S, masks.encoderPadding);
+    h = refResidual(h, w, 'cross_attention_layer_norm', o,
+      (y) => refMultiHeadAttention(y, encoder, encoder, sub(w, 'cross_attention'), { mask: crossMask }));
+  }
+  return refResidual(h, w, 'feedforward_layer_norm', o, (y) => refFeedForward(y, w, o));
+}
+
+/** keras-hub TokenAndPositionEmbedding: ids [B,T] → tokens[ids] + positions[t]. */
+export function refTokenAndPositionEmbedding(ids: Arr, tokens: Arr, positions: Arr, startIndex = 0): Arr {
+  const D = tokens.shape[1];
+  const [B, T] = ids.shape;
+  const out = arr([B, T, D]);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const id = ids.data[b * T + t];
+      for (let d = 0; d < D; d++) {
+        out.data[(b * T + t) * D + d] = tokens.data[id * D + d] + positions.data[(startIndex + t) * D + d];
+      }
+    }
+  }
+  return out;
+}

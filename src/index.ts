@@ -31,12 +31,23 @@ export { Attention, AdditiveAttention } from './layers/attention';
 export type { AttentionArgs, AdditiveAttentionArgs } from './layers/attention';
 export { SinePositionEncoding, PositionEmbedding, RotaryEmbedding } from './layers/position_layers';
 export type { SinePositionEncodingArgs, PositionEmbeddingArgs, RotaryEmbeddingArgs } from './layers/position_layers';
+export { TransformerEncoder } from './layers/transformer_encoder';
+export type { TransformerEncoderArgs } from './layers/transformer_encoder';
+export { TransformerDecoder } from './layers/transformer_decoder';
+export type { TransformerDecoderArgs } from './layers/transformer_decoder';
+export type { TransformerBlockArgs } from './layers/transformer_common';
+export { TokenAndPositionEmbedding } from './layers/token_and_position_embedding';
+export type { TokenAndPositionEmbeddingArgs } from './layers/token_and_position_embedding';
 
 // Position maths.
 export { alibiSlopes, relativePositionBucket } from './ops/position';
 
 // Saving and loading.
 export { fileSystem } from './io/file_system';
+export { loadKerasModel } from './io/keras';
+export type { LoadKerasModelOptions } from './io/keras';
+export { normaliseKerasTopology, KerasFormatError, KERAS_TENSOR_KWARGS } from './io/keras_format';
+export type { TensorKwargsSpec } from './io/keras_format';
 
 // Visualisation.
 export { heatmapSvg } from './viz/heatmap';

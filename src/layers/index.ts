@@ -14,6 +14,9 @@ import {
   SinePositionEncodingArgs,
 } from './position_layers';
 import { PositionalAttention, PositionalAttentionArgs, SelfAttention, SelfAttentionArgs } from './self_attention';
+import { TokenAndPositionEmbedding, TokenAndPositionEmbeddingArgs } from './token_and_position_embedding';
+import { TransformerDecoder, TransformerDecoderArgs } from './transformer_decoder';
+import { TransformerEncoder, TransformerEncoderArgs } from './transformer_encoder';
 
 export const layers = {
   selfAttention: (args: SelfAttentionArgs) => new SelfAttention(args),
@@ -25,4 +28,7 @@ export const layers = {
   sinePositionEncoding: (args: SinePositionEncodingArgs = {}) => new SinePositionEncoding(args),
   positionEmbedding: (args: PositionEmbeddingArgs) => new PositionEmbedding(args),
   rotaryEmbedding: (args: RotaryEmbeddingArgs = {}) => new RotaryEmbedding(args),
+  transformerEncoder: (args: TransformerEncoderArgs) => new TransformerEncoder(args),
+  transformerDecoder: (args: TransformerDecoderArgs) => new TransformerDecoder(args),
+  tokenAndPositionEmbedding: (args: TokenAndPositionEmbeddingArgs) => new TokenAndPositionEmbedding(args),
 };

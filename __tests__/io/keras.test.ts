@@ -1,0 +1,298 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import '../../src';
+import { loadKerasModel } from '../../src/io/keras';
+import { fileSystem } from '../../src/io/file_system';
+import { MultiHeadAttention } from '../../src/layers/multi_head_attention';
+import { TokenAndPositionEmbedding } from '../../src/layers/token_and_position_embedding';
+import { TransformerDecoder } from '../../src/layers/transformer_decoder';
+import { TransformerEncoder } from '../../src/layers/transformer_encoder';
+import { KERAS_TENSOR_KWARGS, normaliseKerasTopology, kerasClassName } from '../../src/io/keras_format';
+
+const FIXTURES = path.join(__dirname, '..', 'fixtures', 'keras');
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
+function readJson(dir: string, file: string): Json {
+  return JSON.parse(fs.readFileSync(path.join(FIXTURES, dir, file), 'utf8'));
+}
+
+/** An IOHandler over an in-memory model.json and the fixture's weight bytes. */
+function memoryHandler(modelJson: Json, weightData?: ArrayBuffer): tf.io.IOHandler {
+  return {
+    load: async () => ({
+      modelTopology: modelJson.modelTopology,
+      weightSpecs: (modelJson.weightsManifest ?? []).flatMap((g: Json) => g.weights),
+      weightData,
+    }),
+  };
+}
+
+function fixtureBytes(dir: string): ArrayBuffer {
+  const b = fs.readFileSync(path.join(FIXTURES, dir, 'group1-shard1of1.bin'));
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+}
+
+async function predictFixture(model: tf.LayersModel, dir: string): Promise<{ got: tf.Tensor; want: Json }> {
+  const expected = readJson(dir, 'expected.json');
+  const feeds = expected.inputs.map((i: Json) => tf.tensor(i.value, i.shape, i.dtype));
+  const got = model.predict(feeds.length === 1 ? feeds[0] : feeds) as tf.Tensor;
+  tf.dispose(feeds);
+  return { got, want: expected.output };
+}
+
+const STANDARD = ['keras2_standard', 'keras3_standard', 'keras2_sequential', 'keras3_sequential'];
+const ATTENTION = ['keras2_mha', 'keras3_mha', 'keras3_attention', 'keras3_hub_encoder', 'keras2_nlp_encoder', 'keras3_hub_decoder'];
+
+describe('loadKerasModel', () => {
+  it.each([...STANDARD, ...ATTENTION])('loads %s from a model.json path and predicts within 1e-5 of the float64 reference', async (dir) => {
+    const model = await loadKerasModel(path.join(FIXTURES, dir, 'model.json'));
+    const { got, want } = await predictFixture(model, dir);
+    expect(got.shape).toEqual(want.shape);
+    expect(got).toBeAllClose(want.value, 1e-5);
+    got.dispose();
+    model.dispose();
+  });
+
+  it('loads from a tf.io.IOHandler and from a file:// path', async () => {
+    const dir = 'keras3_standard';
+    const fromHandler = await loadKerasModel(memoryHandler(readJson(dir, 'model.json'), fixtureBytes(dir)));
+    const fromUrl = await loadKerasModel(`file://${path.join(FIXTURES, dir, 'model.json')}`);
+    for (const m of [fromHandler, fromUrl]) {
+      const { got, want } = await predictFixture(m, dir);
+      expect(got).toBeAllClose(want.value, 1e-5);
+      got.dispose();
+      m.dispose();
+    }
+  });
+
+  it('reproduces tfjs#8328: tf.loadLayersModel rejects a Keras 3 model.json that loadKerasModel loads', async () => {
+    const dir = 'keras3_standard';
+    await expect(tf.loadLayersModel(memoryHandler(readJson(dir, 'model.json'), fixtureBytes(dir))))
+      .rejects.toThrow(/An InputLayer should be passed either a `batchInputShape` or an `inputShape`/);
+  });
+
+  it('matches weights by Keras name, not by manifest order', async () => {
+    const dir = 'keras2_standard';
+    const json = readJson(dir, 'model.json');
+    const bytes = new Uint8Array(fixtureBytes(dir));
+    // Move the first weight (embedding/embeddings, 7x4 floats) to the end of the manifest and the bytes.
+    const specs = json.weightsManifest[0].weights;
+    const firstBytes = 7 * 4 * 4;
+    const reordered = new Uint8Array(bytes.length);
+    reordered.set(bytes.subarray(firstBytes), 0);
+    reordered.set(bytes.subarray(0, firstBytes), bytes.length - firstBytes);
+    json.weightsManifest[0].weights = [...specs.slice(1), specs[0]];
+    const model = await loadKerasModel(memoryHandler(json, reordered.buffer));
+    const { got, want } = await predictFixture(model, dir);
+    expect(got).toBeAllClose(want.value, 1e-5);
+    got.dispose();
+    model.dispose();
+  });
+
+  it('does not leak tensors, on success or on a weight error', async () => {
+    const before = tf.memory().numTensors;
+    const model = await loadKerasModel(path.join(FIXTURES, 'keras3_hub_encoder', 'model.json'));
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    const json = readJson('keras3_hub_encoder', 'model.json');
+    json.weightsManifest[0].weights[2].shape = [1, 64, 1];
+    await expect(loadKerasModel(memoryHandler(json, fixtureBytes('keras3_hub_encoder')))).rejects.toThrow(/to have shape \[8,2,4\], but got \[1,64,1\]/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  describe('errors', () => {
+    const dir = 'keras3_standard';
+
+    it('names a missing weight', async () => {
+      const json = readJson(dir, 'model.json');
+      const specs = json.weightsManifest[0].weights;
+      json.weightsManifest[0].weights = specs.filter((w: Json) => w.name !== 'dense_1/bias');
+      await expect(loadKerasModel(memoryHandler(json, fixtureBytes(dir).slice(0, -8)))).rejects.toThrow(
+        /expected weight 'dense_1\/bias' \(shape \[2\]\) of layer 'dense_1' in the weights manifest, but it is missing/);
+    });
+
+    it('names a weight of the wrong shape', async () => {
+      const json = readJson(dir, 'model.json');
+      const w = json.weightsManifest[0].weights.find((x: Json) => x.name === 'dense/kernel');
+      w.shape = [6, 4];
+      await expect(loadKerasModel(memoryHandler(json, fixtureBytes(dir)))).rejects.toThrow(
+        /expected weight 'dense\/kernel' of layer 'dense' to have shape \[4,6\], but got \[6,4\]/);
+    });
+
+    it('names unused weights in strict mode, and ignores them with strict: false', async () => {
+      const json = readJson(dir, 'model.json');
+      json.weightsManifest[0].weights.push({ name: 'stray/kernel', shape: [1], dtype: 'float32' });
+      const bytes = new Uint8Array(fixtureBytes(dir).byteLength + 4);
+      bytes.set(new Uint8Array(fixtureBytes(dir)));
+      await expect(loadKerasModel(memoryHandler(json, bytes.buffer))).rejects.toThrow(/unused weight\(s\) 'stray\/kernel'/);
+      const model = await loadKerasModel(memoryHandler(json, bytes.buffer), { strict: false });
+      expect(model.layers.length).toBe(5);
+      model.dispose();
+    });
+
+    it('names an unknown layer class and says how to register it', async () => {
+      const json = readJson(dir, 'model.json');
+      json.modelTopology.model_config.config.layers[2].class_name = 'MyDense';
+      json.modelTopology.model_config.config.layers[2].registered_name = 'my_pkg>MyDense';
+      await expect(loadKerasModel(memoryHandler(json, fixtureBytes(dir)))).rejects.toThrow(
+        /unknown layer class for layer\(s\) 'dense' \(MyDense\).*tf\.serialization\.registerClass\(MyDense\)/);
+    });
+
+    it('rejects a model.json path that is not JSON', async () => {
+      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'keras-'));
+      const file = path.join(tmp, 'model.json');
+      fs.writeFileSync(file, '{"modelTopology": ');
+      await expect(loadKerasModel(file)).rejects.toThrow(/fileSystem: could not parse .*model\.json/);
+      await expect(loadKerasModel(path.join(tmp, 'absent', 'model.json'))).rejects.toThrow(/absent/);
+      fs.rmSync(tmp, { recursive: true });
+    });
+
+    it('rejects a binary graph-model topology and weights without data', async () => {
+      await expect(loadKerasModel({ load: async () => ({ modelTopology: new ArrayBuffer(4) }) })).rejects.toThrow(
+        /expected a layers-model modelTopology \(JSON\), but got a binary graph-model topology; load graph models with tf\.loadGraphModel/);
+      await expect(loadKerasModel(memoryHandler(readJson(dir, 'model.json')))).rejects.toThrow(/expected weight data for the weights manifest, but got none/);
+    });
+
+    it('rejects a model.json without modelTopology, and an unsupported source', async () => {
+      await expect(loadKerasModel(memoryHandler({}))).rejects.toThrow(/expected model\.json to hold a modelTopology/);
+      await expect(loadKerasModel(42 as never)).rejects.toThrow(/expected a path to model\.json, a URL or a tf\.io\.IOHandler/);
+    });
+
+    it('rejects a missing weight file', async () => {
+      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'keras-'));
+      fs.copyFileSync(path.join(FIXTURES, dir, 'model.json'), path.join(tmp, 'model.json'));
+      await expect(loadKerasModel(path.join(tmp, 'model.json'))).rejects.toThrow(/weight file .*group1-shard1of1\.bin listed in .*model\.json could not be read/);
+      fs.rmSync(tmp, { recursive: true });
+    });
+  });
+});
+
+describe('saving and loading again', () => {
+  let tmp: string;
+  beforeEach(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'keras-roundtrip-'));
+  });
+  afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  async function same(a: tf.LayersModel, b: tf.LayersModel, feeds: tf.Tensor[]): Promise<void> {
+    const x = feeds.length === 1 ? feeds[0] : feeds;
+    const ya = a.predict(x) as tf.Tensor;
+    const yb = b.predict(x) as tf.Tensor;
+    expect(yb.shape).toEqual(ya.shape);
+    expect(Array.from(yb.dataSync())).toEqual(Array.from(ya.dataSync()));
+    tf.dispose([ya, yb]);
+  }
+
+  it('a tfjs model of the library\'s layers, saved with fileSystem, loads with identical predictions (tf.loadLayersModel and loadKerasModel)', async () => {
+    const ids = tf.input({ shape: [5], dtype: 'int32', name: 'ids' });
+    const pad = tf.input({ shape: [5], name: 'pad' });
+    const emb = new TokenAndPositionEmbedding({ vocabularySize: 11, sequenceLength: 8, embeddingDim: 8 }).apply(ids) as tf.SymbolicTensor;
+    const enc = new TransformerEncoder({ intermediateDim: 12, numHeads: 2, normalizeFirst: true }).apply([emb, pad]) as tf.SymbolicTensor;
+    const dec = new TransformerDecoder({ intermediateDim: 12, numHeads: 2, inputNames: ['encoderSequence', 'encoderPaddingMask'] })
+      .apply([emb, enc, pad]) as tf.SymbolicTensor;
+    const out = new MultiHeadAttention({ numHeads: 2, keyDim: 4, useCausalMask: true }).apply([dec, enc]) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: [ids, pad], outputs: out });
+    await model.save(fileSystem(tmp));
+    const again = await tf.loadLayersModel(fileSystem(tmp));
+    const viaKeras = await loadKerasModel(tmp);
+    const feeds = [tf.tensor2d([[1, 5, 9, 2, 0], [3, 3, 7, 0, 0]], undefined, 'int32'), tf.tensor2d([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])];
+    await same(model, again, feeds);
+    await same(model, viaKeras, feeds);
+    tf.dispose(feeds);
+    [model, again, viaKeras].forEach((m) => m.dispose());
+  });
+
+  it.each(ATTENTION)('a loaded Keras model (%s), saved with fileSystem, loads again with identical predictions', async (dir) => {
+    const model = await loadKerasModel(path.join(FIXTURES, dir, 'model.json'));
+    await model.save(fileSystem(tmp));
+    const again = await tf.loadLayersModel(fileSystem(tmp));
+    const expected = readJson(dir, 'expected.json');
+    const feeds = expected.inputs.map((i: Json) => tf.tensor(i.value, i.shape, i.dtype));
+    await same(model, again, feeds);
+    tf.dispose(feeds);
+    model.dispose();
+    again.dispose();
+  });
+});
+
+describe('normaliseKerasTopology', () => {
+  const k3 = (): Json => readJson('keras3_standard', 'model.json').modelTopology;
+
+  it('turns Keras 3 batch_shape, dtype policies and {args, kwargs} nodes into tf.keras 2 form', () => {
+    const out = normaliseKerasTopology(k3());
+    expect(out.class_name).toBe('Model');
+    const [input, embedding] = out.config.layers;
+    expect(input.config.batch_input_shape).toEqual([null, 3]);
+    expect(input.config.batch_shape).toBeUndefined();
+    expect(embedding.config.dtype).toBe('float32');
+    expect(embedding.config.embeddings_initializer).toEqual({ class_name: 'RandomUniform', config: { minval: -0.05, maxval: 0.05, seed: null } });
+    expect(embedding.inbound_nodes).toEqual([[['input_layer', 0, 0, {}]]]);
+    expect(out.config.input_layers).toEqual([['input_layer', 0, 0]]);
+    expect(out.config.output_layers).toEqual([['dense_1', 0, 0]]);
+  });
+
+  it('rewrites MultiHeadAttention tensor kwargs (Keras 2 lists and Keras 3 tensors) into inputs [query, value, key, mask]', () => {
+    const k2Node = [[['q', 0, 0, { value: ['v', 0, 0], attention_mask: ['m', 0, 0], use_causal_mask: true }]]];
+    const t = (n: string): Json => ({ class_name: '__keras_tensor__', config: { shape: [null, 2, 4], dtype: 'float32', keras_history: [n, 0, 0] } });
+    const k3Node = [{ args: [t('q'), t('v')], kwargs: { key: t('k'), use_causal_mask: false } }];
+    const topo = (nodes: Json): Json => ({
+      class_name: 'Functional',
+      config: { name: 'm', layers: [{ class_name: 'MultiHeadAttention', config: { name: 'mha' }, name: 'mha', inbound_nodes: nodes }], input_layers: [], output_layers: [] },
+    });
+    const k2 = normaliseKerasTopology(topo(k2Node)).config.layers[0];
+    expect(k2.inbound_nodes).toEqual([[['q', 0, 0, {}], ['v', 0, 0, {}], ['v', 0, 0, {}], ['m', 0, 0, {}]]]);
+    // tfjs's executor drops stored call kwargs, so call options move into the config.
+    expect(k2.config.use_causal_mask).toBe(true);
+    const k3 = normaliseKerasTopology(topo(k3Node)).config.layers[0];
+    expect(k3.inbound_nodes).toEqual([[['q', 0, 0, {}], ['v', 0, 0, {}], ['k', 0, 0, {}]]]);
+    expect(k3.config.use_causal_mask).toBe(false);
+  });
+
+  it('names the tensor kwargs of keras-hub blocks in input_names, skipping absent ones', () => {
+    const node = [[['dec', 0, 0, { encoder_sequence: ['enc', 0, 0], encoder_padding_mask: ['pad', 0, 0], use_causal_mask: true }]]];
+    const topo = { class_name: 'Functional', config: { name: 'm', layers: [{ class_name: 'keras_nlp>TransformerDecoder', config: { name: 'd' }, inbound_nodes: node }], input_layers: [], output_layers: [] } };
+    const out = normaliseKerasTopology(topo).config.layers[0];
+    expect(out.class_name).toBe('TransformerDecoder');
+    expect(out.inbound_nodes).toEqual([[['dec', 0, 0, {}], ['enc', 0, 0, {}], ['pad', 0, 0, {}]]]);
+    expect(out.config).toMatchObject({ use_causal_mask: true, input_names: ['encoder_sequence', 'encoder_padding_mask'] });
+  });
+
+  it('resolves registered names (keras_hub>, keras_nlp>, Custom>) to the class name', () => {
+    expect(kerasClassName('keras_hub>TransformerEncoder')).toBe('TransformerEncoder');
+    expect(kerasClassName('keras_nlp>TransformerDecoder')).toBe('TransformerDecoder');
+    expect(kerasClassName('Custom>MultiHeadAttention')).toBe('MultiHeadAttention');
+    expect(kerasClassName('Dense')).toBe('Dense');
+  });
+
+  it.each([
+    ['a non-object topology', 3, /expected modelTopology to be an object/],
+    ['a topology without class_name', { config: {} }, /expected modelTopology to hold \{class_name, config\}/],
+    ['a subclassed model', { class_name: 'MyModel', config: { layers: [] } }, /expected a Functional, Model or Sequential topology, but got class 'MyModel'/],
+    ['layers that are not a list', { class_name: 'Functional', config: { layers: 1 } }, /expected the Functional config to hold a list of layers/],
+    ['a malformed layer', { class_name: 'Functional', config: { layers: [{ config: {} }], input_layers: [], output_layers: [] } }, /expected each layer to be \{class_name, config/],
+    ['a malformed inbound node', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [3] }] } }, /expected an inbound node of layer 'd' to be a list or \{args, kwargs\}/],
+    ['a keras tensor without history', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [{ args: [{ class_name: '__keras_tensor__', config: {} }], kwargs: {} }] }] } }, /expected a keras_history \[layer, node, tensor\] in a __keras_tensor__ of layer 'd'/],
+    ['a mixed-precision policy', { class_name: 'Sequential', config: { layers: [{ class_name: 'Dense', config: { dtype: { class_name: 'DTypePolicy', config: { name: 'mixed_float16' } } } }] } }, /expected a float32 dtype policy, but got "mixed_float16"/],
+    ['an unmapped tensor kwarg', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [[['x', 0, 0, { extra: ['y', 0, 0] }]]] }] } }, /layer 'd' \(Dense\) takes tensor keyword argument\(s\) 'extra'/],
+    ['a shared layer called with different call options', { class_name: 'Functional', config: { layers: [{ class_name: 'MultiHeadAttention', config: { name: 'h' }, inbound_nodes: [[['x', 0, 0, { value: ['x', 0, 0], use_causal_mask: true }]], [['y', 0, 0, { value: ['y', 0, 0], use_causal_mask: false }]]] }], input_layers: [], output_layers: [] } }, /layer 'h' \(MultiHeadAttention\) is called with different values of 'use_causal_mask' \(true, false\)/],
+    ['a node without positional arguments', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [{ args: [], kwargs: {} }] }], input_layers: [], output_layers: [] } }, /expected at least one positional argument in an inbound node of layer 'd'/],
+    ['a first argument that is not a tensor', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [{ args: [3], kwargs: {} }] }], input_layers: [], output_layers: [] } }, /expected the first argument of layer 'd' to be a tensor or a list of tensors, but got 3/],
+    ['an unmappable second positional argument', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [{ args: [{ class_name: '__keras_tensor__', config: { keras_history: ['x', 0, 0] } }, { class_name: '__keras_tensor__', config: { keras_history: ['x', 0, 0] } }], kwargs: {} }] }], input_layers: [], output_layers: [] } }, /layer 'd' \(Dense\) was called with 2 positional arguments, which the loader cannot map/],
+    ['a list of tensors as a keyword argument', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [{ args: [{ class_name: '__keras_tensor__', config: { keras_history: ['x', 0, 0] } }], kwargs: { mask: [{ class_name: '__keras_tensor__', config: { keras_history: ['x', 0, 0] } }, { class_name: '__keras_tensor__', config: { keras_history: ['x', 0, 0] } }] } }] }], input_layers: [], output_layers: [] } }, /layer 'd' \(Dense\) has a list of tensors as keyword argument 'mask'/],
+    ['a malformed list-style entry', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: [[[3, 0, 0, {}]]] }], input_layers: [], output_layers: [] } }, /expected inbound node entries of layer 'd' to be \[layer, node, tensor, kwargs\], but got \[3,0,0,\{\}\]/],
+    ['inbound nodes that are not a list', { class_name: 'Functional', config: { layers: [{ class_name: 'Dense', config: { name: 'd' }, inbound_nodes: 5 }], input_layers: [], output_layers: [] } }, /expected inbound_nodes of layer 'd' to be a list, but got 5/],
+    ['input layers that are not a list', { class_name: 'Functional', config: { layers: [], input_layers: 'x', output_layers: [] } }, /expected input_layers to be a list of \[layer, node, tensor\], but got "x"/],
+    ['a gap in positional tensor kwargs', { class_name: 'Functional', config: { layers: [{ class_name: 'Gappy', config: { name: 'g' }, inbound_nodes: [[['x', 0, 0, { b: ['m', 0, 0] }]]] }], input_layers: [], output_layers: [] } }, /layer 'g' \(Gappy\) was given 'b' without 'a'/],
+  ])('rejects %s', (_name, topology, message) => {
+    KERAS_TENSOR_KWARGS.Gappy = { signature: ['a', 'b'], inputs: ['a', 'b'] };
+    try {
+      expect(() => normaliseKerasTopology(topology)).toThrow(message);
+    } finally {
+      delete KERAS_TENSOR_KWARGS.Gappy;
+    }
+  });
+});

@@ -1,0 +1,199 @@
+/**
+ * `TransformerDecoder`, compatible with keras-hub's layer of that name:
+ * same arguments, sublayer names, weight names and order, masks and maths.
+ *
+ * Shape legend: B batch, T decoder length, S encoder length, D model width.
+ */
+import * as tf from '@tensorflow/tfjs';
+import {
+  assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
+  newDense, newLayerNorm, residual, settingsConfig, shapeList, TransformerBlockArgs,
+} from './transformer_common';
+import { checkBool } from './common';
+import type { MultiHeadAttention } from './multi_head_attention';
+
+/** Arguments of `TransformerDecoder` (keras-hub's, camelCased, plus one tfjs addition). */
+export interface TransformerDecoderArgs extends TransformerBlockArgs {
+  /**
+   * Whether self-attention is causal (each position sees itself and earlier
+   * ones). keras-hub's call argument `use_causal_mask`; the call kwarg
+   * `useCausalMask` overrides it. Default true.
+   */
+  useCausalMask?: boolean;
+  /**
+   * Whether the block has cross-attention over an encoder sequence. Default:
+   * decided at build time by whether an encoder sequence is among the inputs.
+   */
+  hasCrossAttention?: boolean;
+}
+
+const NAME = 'TransformerDecoder';
+const ROLES = [
+  'encoderSequence', 'decoderPaddingMask', 'decoderAttentionMask', 'encoderPaddingMask', 'encoderAttentionMask',
+] as const;
+
+/**
+ * One transformer decoder block, as keras-hub builds it: causal
+ * self-attention, optional cross-attention over an encoder sequence, and a
+ * feed-forward block, each a residual block (post-norm by default, pre-norm
+ * with `normalizeFirst`).
+ *
+ * Inputs, in this order (keras-hub's call arguments):
+ * `[decoderSequence, encoderSequence?, decoderPaddingMask?,
+ * decoderAttentionMask?, encoderPaddingMask?, encoderAttentionMask?]`, with
+ * decoderSequence `[B, T, D]`, encoderSequence `[B, S, De]`, padding masks
+ * `[B, T]` / `[B, S]` (1/true = real token) and attention masks `[B, T, T]` /
+ * `[B, T, S]` (true = may attend). Without cross-attention
+ * (`hasCrossAttention: false`), the inputs are `[decoderSequence,
+ * decoderPaddingMask?, decoderAttentionMask?]`. Call kwarg `inputNames`
+ * names the inputs after the first when some are skipped (e.g.
+ * `['encoderSequence', 'encoderPaddingMask']`); the Keras loader sets it. A Keras mask on the decoder
+ * sequence is used as its padding mask when none is given.
+ * Sublayers, in keras-hub's weight order: `self_attention`,
+ * `self_attention_layer_norm`, [`cross_attention`,
+ * `cross_attention_layer_norm`], `feedforward_intermediate_dense`,
+ * `feedforward_output_dense`, `feedforward_layer_norm`.
+ *
+ * @returns `[B, T, D]`.
+ *
+ * @example
+ * ```ts
+ * const dec = new TransformerDecoder({ intermediateDim: 32, numHeads: 2 });
+ * (dec.apply([tf.ones([1, 4, 16]), tf.ones([1, 6, 16])]) as tf.Tensor).shape;   // [1, 4, 16]
+ * ```
+ */
+export class TransformerDecoder extends tf.layers.Layer {
+  static className = NAME;
+  private readonly settings: BlockSettings;
+  private readonly useCausalMask: boolean;
+  private readonly inputNames?: string[];
+  private hasCrossAttention?: boolean;
+  private selfAttention?: MultiHeadAttention;
+  private selfAttentionNorm?: tf.layers.Layer;
+  private crossAttention?: MultiHeadAttention;
+  private crossAttentionNorm?: tf.layers.Layer;
+  private intermediate?: tf.layers.Layer;
+  private outputDense?: tf.layers.Layer;
+  private feedforwardNorm?: tf.layers.Layer;
+
+  constructor(args: TransformerDecoderArgs) {
+    super(args);
+    this.settings = blockSettings(NAME, args);
+    this.useCausalMask = checkBool(NAME, 'useCausalMask', args.useCausalMask, true);
+    this.inputNames = args.inputNames ?? undefined;
+    if (args.hasCrossAttention !== undefined && args.hasCrossAttention !== null) this.hasCrossAttention = checkBool(NAME, 'hasCrossAttention', args.hasCrossAttention, false);
+    this.supportsMasking = true;
+  }
+
+  private pendingNames?: unknown;
+
+  /** Whether the block has cross-attention: the argument, else inputNames, else whether input 1 is rank 3. */
+  private crossFromShapes(shapes: (number | null)[][], names: unknown): boolean {
+    if (this.hasCrossAttention !== undefined) return this.hasCrossAttention;
+    if (Array.isArray(names)) return names.includes('encoderSequence');
+    return shapes.length > 1 && shapes[1].length === 3;
+  }
+
+  override apply(
+    inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[],
+    kwargs?: Record<string, unknown>,
+  ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
+    // build() sees only shapes; remember the input names it needs.
+    this.pendingNames = kwargs?.['inputNames'] ?? this.inputNames;
+    return super.apply(inputs, kwargs);
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shapes = shapeList(inputShape);
+    const x = shapes[0];
+    const D = x[x.length - 1] as number;
+    const s = this.settings;
+    const K = headSize(NAME, D, s.numHeads);
+    this.hasCrossAttention = this.crossFromShapes(shapes, this.pendingNames);
+    const encoderIndex = Array.isArray(this.pendingNames) ? this.pendingNames.indexOf('encoderSequence') + 1 : 1;
+    this.selfAttention = newAttention('self_attention', s, K);
+    buildSublayer(this.selfAttention, [x, x]);
+    this.selfAttentionNorm = newLayerNorm('self_attention_layer_norm', s);
+    buildSublayer(this.selfAttentionNorm, [x]);
+    const subs: tf.layers.Layer[] = [this.selfAttention, this.selfAttentionNorm];
+    if (this.hasCrossAttention) {
+      const e = shapes[encoderIndex];
+      if (e === undefined || e.length !== 3) {
+        throw new Error(`${NAME}: expected an encoder sequence [B, S, D] as input 1 for cross-attention, but got ${e === undefined ? 'none' : `[${e.join(',')}]`}.`);
+      }
+      this.crossAttention = newAttention('cross_attention', s, K, K);
+      buildSublayer(this.crossAttention, [x, e]);
+      this.crossAttentionNorm = newLayerNorm('cross_attention_layer_norm', s);
+      buildSublayer(this.crossAttentionNorm, [x]);
+      subs.push(this.crossAttention, this.crossAttentionNorm);
+    }
+    this.intermediate = newDense('feedforward_intermediate_dense', s, s.intermediateDim, s.activation);
+    buildSublayer(this.intermediate, [x]);
+    this.outputDense = newDense('feedforward_output_dense', s, D);
+    buildSublayer(this.outputDense, [[...x.slice(0, -1), s.intermediateDim]]);
+    this.feedforwardNorm = newLayerNorm('feedforward_layer_norm', s);
+    buildSublayer(this.feedforwardNorm, [x]);
+    subs.push(this.intermediate, this.outputDense, this.feedforwardNorm);
+    this.trainableWeights = subs.flatMap((l) => l.trainableWeights);
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    const names = kwargs['inputNames'] ?? this.inputNames;
+    const cross = this.crossFromShapes(list.map((t) => t.shape), names);
+    const max = cross ? 6 : 3;
+    if (list.length < 1 || (names === undefined && list.length > max)) {
+      throw new Error(
+        `${NAME}: expected inputs ${cross
+          ? '[decoderSequence, encoderSequence, decoderPaddingMask?, decoderAttentionMask?, encoderPaddingMask?, encoderAttentionMask?]'
+          : '[decoderSequence, decoderPaddingMask?, decoderAttentionMask?]'}, but got ${list.length} inputs.`,
+      );
+    }
+    const [x] = list;
+    if (x.rank !== 3) throw new Error(`${NAME}: expected decoderSequence of rank 3 [B, T, D], but got [${x.shape.join(',')}].`);
+    const order = cross ? ROLES : ROLES.filter((r) => !r.startsWith('encoder'));
+    const roles = assignRoles(NAME, list, names, order);
+    const encoder = cross ? roles.encoderSequence : null;
+    if (cross && (encoder === undefined || encoder === null || encoder.rank !== 3)) {
+      throw new Error(`${NAME}: this layer has cross-attention; expected an encoderSequence [B, S, D] as input 1, but got ${encoder === undefined || encoder === null ? 'none' : `[${encoder.shape.join(',')}]`}.`);
+    }
+    const given = Array.isArray(kwargs['mask']) ? (kwargs['mask'] as tf.Tensor[])[0] : (kwargs['mask'] as tf.Tensor | undefined);
+    const decPadding = roles.decoderPaddingMask ?? given ?? x.kerasMask ?? null;
+    const causalArg = kwargs['useCausalMask'];
+    const causal = typeof causalArg === 'boolean' ? causalArg : this.useCausalMask;
+    const training = kwargs['training'] === true;
+    const s = this.settings;
+    return tf.tidy(() => {
+      const selfMask = mergeMasks(decPadding, roles.decoderAttentionMask ?? null);
+      let h = residual(x, this.selfAttentionNorm!, s, training,
+        (y) => attend(this.selfAttention!, y, y, selfMask, { training, useCausalMask: causal }));
+      if (cross) {
+        const crossMask = mergeMasks(roles.encoderPaddingMask ?? encoder!.kerasMask ?? null, roles.encoderAttentionMask ?? null);
+        h = residual(h, this.crossAttentionNorm!, s, training,
+          (y) => attend(this.crossAttention!, y, encoder!, crossMask, { training }));
+      }
+      return residual(h, this.feedforwardNorm!, s, training, (y) => feedForward(y, this.intermediate!, this.outputDense!));
+    });
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    return shapeList(inputShape)[0];
+  }
+
+  override computeMask(_inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
+    // The output keeps the padding of the decoder sequence (null when none).
+    return ((Array.isArray(mask) ? mask[0] : mask) ?? null) as tf.Tensor;
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      ...settingsConfig(this.settings),
+      useCausalMask: this.useCausalMask,
+      hasCrossAttention: this.hasCrossAttention ?? null,
+      inputNames: this.inputNames ?? null,
+    };
+  }
+}
+tf.serialization.registerClass(TransformerDecoder);
