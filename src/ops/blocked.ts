@@ -299,26 +299,31 @@ function directForward(inp: BlockedInputs, plan: BlockPlan): { output: tf.Tensor
           if (plan.returnWeights) wrows.push(tf.zeros([t1 - t0, S]));
           return;
         }
-        const { scores, visible } = blockScores(inp, ctx, l, t0, t1, lo, hi);
-        let w = tf.softmax(scores);
-        // Rows with no visible key: zero their output (cheaper than their weights).
-        const keep = emptyRows && visible !== null ? tf.cast(tf.any(visible, 1, true), 'float32') : null;
-        const uniform = keep !== null && inp.emptyRows === 'uniform';
-        if (plan.returnWeights) {
-          const padded = lo === 0 && hi === S ? w : tf.pad(w, [[0, 0], [lo, S - hi]]);
-          // Empty rows: 0, or 1/S with 'uniform'.
-          const empty = uniform ? tf.div(tf.sub(1, keep), S) : null;
-          wrows.push(keep === null ? padded : empty === null ? tf.mul(padded, keep) : tf.add(tf.mul(padded, keep), empty));
-        }
-        if (plan.training && plan.dropout > 0) {
-          const seed = plan.seed === undefined ? undefined : plan.seed + 7919 * l + bi;
-          w = tf.dropout(w, plan.dropout, undefined, seed);
-        }
-        const vb = lo === 0 && hi === S ? ctx.v[l] : tf.slice(ctx.v[l], [lo, 0], [hi - lo, -1]);
-        const o = tf.matMul(w, vb);
-        if (keep === null) rows.push(o);
-        else if (!uniform) rows.push(tf.mul(o, keep));
-        else rows.push(tf.add(tf.mul(o, keep), tf.mul(tf.sub(1, keep), tf.mean(ctx.v[l], 0, true))));
+        // One block at a time too: only its output rows (and weights) outlive it.
+        const [o, wr] = tf.tidy(() => {
+          const { scores, visible } = blockScores(inp, ctx, l, t0, t1, lo, hi);
+          let w = tf.softmax(scores);
+          // Rows with no visible key: zero their output (cheaper than their weights).
+          const keep = emptyRows && visible !== null ? tf.cast(tf.any(visible, 1, true), 'float32') : null;
+          const uniform = keep !== null && inp.emptyRows === 'uniform';
+          let wrow: tf.Tensor | null = null;
+          if (plan.returnWeights) {
+            const padded = lo === 0 && hi === S ? w : tf.pad(w, [[0, 0], [lo, S - hi]]);
+            // Empty rows: 0, or 1/S with 'uniform'.
+            const empty = uniform ? tf.div(tf.sub(1, keep), S) : null;
+            wrow = keep === null ? padded : empty === null ? tf.mul(padded, keep) : tf.add(tf.mul(padded, keep), empty);
+          }
+          if (plan.training && plan.dropout > 0) {
+            const seed = plan.seed === undefined ? undefined : plan.seed + 7919 * l + bi;
+            w = tf.dropout(w, plan.dropout, undefined, seed);
+          }
+          const vb = lo === 0 && hi === S ? ctx.v[l] : tf.slice(ctx.v[l], [lo, 0], [hi - lo, -1]);
+          const o = tf.matMul(w, vb);
+          const out = keep === null ? o : !uniform ? tf.mul(o, keep) : tf.add(tf.mul(o, keep), tf.mul(tf.sub(1, keep), tf.mean(ctx.v[l], 0, true)));
+          return wrow === null ? [out] : [out, wrow];
+        });
+        rows.push(o);
+        if (wr !== undefined) wrows.push(wr);
       });
       const out = rows.length === 1 ? rows[0] : tf.concat(rows, 0);
       ctx.unload(l);
