@@ -203,8 +203,18 @@ interface SliceContext {
 
 function blockScores(inp: BlockedInputs, ctx: SliceContext, l: number, t0: number, t1: number, c0: number, c1: number): Block {
   const qb = t0 === 0 && t1 === ctx.T ? ctx.qs[l] : tf.slice(ctx.qs[l], [t0, 0], [t1 - t0, -1]);
-  const kb = c0 === 0 && c1 === ctx.S ? ctx.kT[l] : tf.slice(ctx.kT[l], [0, c0], [-1, c1 - c0]);
-  let scores = tf.matMul(qb, kb);
+  const keys = (a: number, b: number) => (a === 0 && b === ctx.S ? ctx.kT[l] : tf.slice(ctx.kT[l], [0, a], [-1, b - a]));
+  // Causal alone: keys [c0, t0] are visible to every row of the block, so
+  // only the scores after them need the triangle's bias (cheaper than adding
+  // a bias to the whole block). Rows are never empty here.
+  const split = inp.causal && inp.window === undefined && ctx.masks[l] === null && ctx.biases[l] === null ? Math.min(c1, t0 + 1) : c0;
+  if (split > c0) {
+    const head = tf.matMul(qb, keys(c0, split));
+    if (split === c1) return { scores: head, visible: null };
+    const tail = tf.add(tf.matMul(qb, keys(split, c1)), (structuralOf(inp, ctx, t0, t1, split, c1) as { bias: tf.Tensor }).bias);
+    return { scores: tf.concat([head, tail], 1), visible: null };
+  }
+  let scores = tf.matMul(qb, keys(c0, c1));
   const bias = ctx.biases[l];
   if (bias !== null) scores = tf.add(scores, window2d(bias, t0, t1, c0, c1));
   const mask = ctx.masks[l] === null ? null : window2d(ctx.masks[l] as tf.Tensor, t0, t1, c0, c1);
