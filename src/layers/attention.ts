@@ -11,8 +11,9 @@ import type { LayerArgs } from './tfjs_types';
 import { additiveScores } from '../ops/additive';
 import { maskedSoftmax, weightedSum } from '../ops/masked_softmax';
 import { bandMask } from '../ops/masks';
-import { asList, perInputMasks, rejectSymbolicCallArgs, checkBool, checkChoice, checkRate, inputShapes, lastDim } from './common';
-import { Kwargs, LayerVariable } from './multi_head_base';
+import { asList, perInputMasks, checkBool, checkChoice, checkRate, inputShapes, lastDim } from './common';
+import { LayerVariable } from './multi_head_base';
+import { Kwargs, ScoringLayer } from './scoring_layer';
 
 /** Arguments of `Attention` (Keras's, in camelCase). */
 export interface AttentionArgs extends LayerArgs {
@@ -46,7 +47,8 @@ export interface AttentionArgs extends LayerArgs {
  * (att.apply([tf.randomNormal([2, 3, 8]), tf.randomNormal([2, 5, 8])]) as tf.Tensor).shape;  // [2, 3, 8]
  * ```
  */
-export class Attention extends tf.layers.Layer {
+export class Attention extends ScoringLayer {
+  protected override readonly modelDroppedCallArgs: readonly string[] = ['returnAttentionScores', 'useCausalMask'];
   static className = 'Attention';
   protected readonly useScale: boolean;
   protected readonly scoreMode: 'dot' | 'concat';
@@ -56,7 +58,6 @@ export class Attention extends tf.layers.Layer {
   protected readonly useCausalMask: boolean;
   protected scale?: LayerVariable;
   protected concatScoreWeight?: LayerVariable;
-  private pendingReturnScores?: boolean;
 
   constructor(args: AttentionArgs = {}, defaults: { useScale: boolean } = { useScale: false }) {
     super(args);
@@ -70,7 +71,6 @@ export class Attention extends tf.layers.Layer {
     this.seed = args.seed ?? undefined;
     this.returnAttentionScores = checkBool(name, 'returnAttentionScores', args.returnAttentionScores, false);
     this.useCausalMask = checkBool(name, 'useCausalMask', args.useCausalMask, false);
-    this.supportsMasking = true;
   }
 
   protected get layerName(): string {
@@ -99,34 +99,15 @@ export class Attention extends tf.layers.Layer {
     return tf.mul((this.concatScoreWeight as LayerVariable).read(), additiveScores(q, k, 1));
   }
 
-  private wantsScores(kwargs: Kwargs | undefined): boolean {
-    const v = kwargs?.['returnAttentionScores'];
-    return typeof v === 'boolean' ? v : (this.pendingReturnScores ?? this.returnAttentionScores);
-  }
-
-  override apply(
-    inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[],
-    kwargs?: Kwargs,
-  ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
-    rejectSymbolicCallArgs(this.getClassName(), inputs, kwargs, ['returnAttentionScores', 'useCausalMask']);
-    const v = kwargs?.['returnAttentionScores'];
-    this.pendingReturnScores = typeof v === 'boolean' ? v : undefined;
-    try {
-      return super.apply(inputs, kwargs);
-    } finally {
-      this.pendingReturnScores = undefined;
-    }
-  }
-
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
     const [qs, vs] = inputShapes(this.layerName, inputShape, 2, 3, 3);
     const out: tf.Shape = [qs[0], qs[1], vs[2]];
-    return this.wantsScores(undefined) ? [out, [qs[0], qs[1], vs[1]]] : out;
+    return this.wantsScores() ? [out, [qs[0], qs[1], vs[1]]] : out;
   }
 
   override computeMask(_inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
     const qMask = Array.isArray(mask) ? (mask[0] ?? null) : (mask ?? null);
-    return (this.wantsScores(undefined) ? [qMask, null] : qMask) as tf.Tensor | tf.Tensor[];
+    return this.outputMask(qMask);
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {

@@ -13,7 +13,6 @@ import { scaledDotProductAttention } from '../ops/scaled_dot_product';
 import {
   asList,
   perInputMasks,
-  rejectSymbolicCallArgs,
   checkBool,
   checkChoice,
   checkOptionalPositiveInt,
@@ -24,7 +23,8 @@ import {
   resolveInitializer,
   serialize,
 } from './common';
-import { Kwargs, LayerVariable } from './multi_head_base';
+import { LayerVariable } from './multi_head_base';
+import { Kwargs, ScoringLayer } from './scoring_layer';
 
 /** The score functions of `ContentAttention`. */
 export type ContentScore = 'dot' | 'general' | 'additive' | 'cosine';
@@ -70,14 +70,14 @@ const NAME = 'ContentAttention';
  * (att.apply([tf.randomNormal([2, 4, 8]), tf.randomNormal([2, 6, 16])]) as tf.Tensor).shape;  // [2, 4, 16]
  * ```
  */
-export class ContentAttention extends tf.layers.Layer {
+export class ContentAttention extends ScoringLayer {
   static className = NAME;
   private readonly score: ContentScore;
   private readonly units?: number;
   private readonly dropoutRate: number;
   private readonly causal: boolean;
   private readonly kernelInitializer: Initializer;
-  private readonly returnAttentionScores: boolean;
+  protected readonly returnAttentionScores: boolean;
   private kernel?: LayerVariable;
   private queryKernel?: LayerVariable;
   private keyKernel?: LayerVariable;
@@ -92,7 +92,6 @@ export class ContentAttention extends tf.layers.Layer {
     this.causal = checkBool(NAME, 'causal', args.causal, false);
     this.kernelInitializer = resolveInitializer(NAME, 'kernelInitializer', args.kernelInitializer ?? 'glorotUniform');
     this.returnAttentionScores = checkBool(NAME, 'returnAttentionScores', args.returnAttentionScores, false);
-    this.supportsMasking = true;
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -114,26 +113,15 @@ export class ContentAttention extends tf.layers.Layer {
     this.built = true;
   }
 
-  override apply(
-    inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[],
-    kwargs?: Kwargs,
-  ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
-    rejectSymbolicCallArgs(NAME, inputs, kwargs, ['returnAttentionScores']);
-    if (kwargs?.['returnAttentionScores'] !== undefined && kwargs['returnAttentionScores'] !== this.returnAttentionScores) {
-      throw new Error(`${NAME}: returnAttentionScores is a constructor argument; got returnAttentionScores=${String(kwargs['returnAttentionScores'])} as a call argument.`);
-    }
-    return super.apply(inputs, kwargs);
-  }
-
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
     const [qs, vs] = inputShapes(NAME, inputShape, 2, 3, 3);
     const out: tf.Shape = [qs[0], qs[1], vs[2]];
-    return this.returnAttentionScores ? [out, [qs[0], qs[1], vs[1]]] : out;
+    return this.wantsScores() ? [out, [qs[0], qs[1], vs[1]]] : out;
   }
 
   override computeMask(_inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
     const qMask = Array.isArray(mask) ? (mask[0] ?? null) : (mask ?? null);
-    return (this.returnAttentionScores ? [qMask, null] : qMask) as tf.Tensor | tf.Tensor[];
+    return this.outputMask(qMask);
   }
 
   /** `[B, T, Din]·W` with W `[Din, Dout]`, as one 2-D product. */
@@ -156,7 +144,7 @@ export class ContentAttention extends tf.layers.Layer {
     const key = list[2] ?? value;
     const masks = perInputMasks([query, value], kwargs['mask']);
     const training = kwargs['training'] === true;
-    const returnScores = this.returnAttentionScores;
+    const returnScores = this.wantsScores(kwargs);
     return tf.tidy(() => {
       const asBool = (m: tf.Tensor) => (m.dtype === 'bool' ? m : tf.notEqual(m, 0));
       const mask = masks[1] ? tf.expandDims(asBool(masks[1]), 1) : null; // [B, 1, S]

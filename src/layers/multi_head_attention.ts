@@ -89,7 +89,7 @@ export class MultiHeadAttention extends MultiHeadBase {
     const shapes = inputShapes(NAME, inputShape, 2, 4, 3);
     const [qs, vs] = shapes;
     const out: tf.Shape = [qs[0], qs[1], this.outputDim ?? qs[2]];
-    return this.wantsScores(undefined) ? [out, [qs[0], this.numHeads, qs[1], vs[1]]] : out;
+    return this.wantsScores() ? [out, [qs[0], this.numHeads, qs[1], vs[1]]] : out;
   }
 
   override computeMask(
@@ -97,7 +97,7 @@ export class MultiHeadAttention extends MultiHeadBase {
     mask?: tf.Tensor | tf.Tensor[],
   ): tf.Tensor | tf.Tensor[] {
     const queryMask = Array.isArray(mask) ? (mask[0] ?? null) : (mask ?? null);
-    return (this.wantsScores(undefined) ? [queryMask, null] : queryMask) as tf.Tensor | tf.Tensor[];
+    return this.outputMask(queryMask);
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {

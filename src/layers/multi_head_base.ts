@@ -11,13 +11,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Constraint, Initializer, LayerArgs, Regularizer } from './tfjs_types';
 import { scaledDotProductAttention } from '../ops/scaled_dot_product';
+import { Kwargs, ScoringLayer } from './scoring_layer';
 import {
   checkBool,
   checkOptionalPositiveInt,
   checkPositiveInt,
   checkRate,
   ConstraintArg,
-  rejectSymbolicCallArgs,
   InitializerArg,
   mergeHeads,
   projectToHeads,
@@ -29,7 +29,7 @@ import {
 } from './common';
 
 export type LayerVariable = ReturnType<tf.layers.Layer['addWeight']>;
-export type Kwargs = { [key: string]: unknown };
+export type { Kwargs } from './scoring_layer';
 
 /** Arguments shared by the multi-head layers. */
 export interface MultiHeadBaseArgs {
@@ -72,7 +72,8 @@ interface Projection {
   bias: LayerVariable | null;
 }
 
-export abstract class MultiHeadBase extends tf.layers.Layer {
+export abstract class MultiHeadBase extends ScoringLayer {
+  protected override readonly modelDroppedCallArgs: readonly string[] = ['returnAttentionScores', 'useCausalMask', 'attentionMask'];
   protected readonly numHeads: number;
   protected readonly keyDim: number;
   protected readonly valueDim: number;
@@ -86,8 +87,6 @@ export abstract class MultiHeadBase extends tf.layers.Layer {
   protected readonly biasConstraint?: Constraint;
   protected readonly seed?: number;
   protected readonly returnAttentionScores: boolean;
-  /** Set by `apply` for the duration of a call, so that computeOutputShape sees the call's choice. */
-  protected pendingReturnScores?: boolean;
 
   protected queryDense?: Projection;
   protected keyDense?: Projection;
@@ -113,7 +112,6 @@ export abstract class MultiHeadBase extends tf.layers.Layer {
     }
     this.seed = a.seed ?? undefined;
     this.returnAttentionScores = checkBool(layerName, 'returnAttentionScores', a.returnAttentionScores, false);
-    this.supportsMasking = true;
   }
 
   /** Adds one projection's kernel and bias, named as Keras names them. */
@@ -198,26 +196,6 @@ export abstract class MultiHeadBase extends tf.layers.Layer {
       const r = scaledDotProductAttention(q, k, v, { ...opts, returnWeights: true });
       return { output: merge(r.output), scores: r.weights };
     });
-  }
-
-  /** Whether this call returns `[output, scores]`. */
-  protected wantsScores(kwargs: Kwargs | undefined): boolean {
-    const v = kwargs?.['returnAttentionScores'];
-    return typeof v === 'boolean' ? v : (this.pendingReturnScores ?? this.returnAttentionScores);
-  }
-
-  override apply(
-    inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[],
-    kwargs?: Kwargs,
-  ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
-    rejectSymbolicCallArgs(this.getClassName(), inputs, kwargs, ['returnAttentionScores', 'useCausalMask', 'attentionMask']);
-    const v = kwargs?.['returnAttentionScores'];
-    this.pendingReturnScores = typeof v === 'boolean' ? v : undefined;
-    try {
-      return super.apply(inputs, kwargs);
-    } finally {
-      this.pendingReturnScores = undefined;
-    }
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -59,12 +59,12 @@ export class SelfAttention extends MultiHeadBase {
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
     const [s] = inputShapes(this.layerName, inputShape, 1, 1, 3);
     const out: tf.Shape = [s[0], s[1], this.outputDim ?? s[2]];
-    return this.wantsScores(undefined) ? [out, [s[0], this.numHeads, s[1], s[1]]] : out;
+    return this.wantsScores() ? [out, [s[0], this.numHeads, s[1], s[1]]] : out;
   }
 
   override computeMask(_inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
     const m = Array.isArray(mask) ? (mask[0] ?? null) : (mask ?? null);
-    return (this.wantsScores(undefined) ? [m, null] : m) as tf.Tensor | tf.Tensor[];
+    return this.outputMask(m);
   }
 
   protected override emptyRows(): 'zeros' | 'uniform' {
