@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Constraint, Initializer, LayerArgs, Regularizer } from './tfjs_types';
 import { scaledDotProductAttention } from '../ops/scaled_dot_product';
-import { Kwargs, ScoringLayer } from './scoring_layer';
+import { ScoringLayer } from './scoring_layer';
 import {
   checkBool,
   checkOptionalPositiveInt,
