@@ -81,6 +81,8 @@ export async function trainLoop(spec: TrainSpec): Promise<TrainResult> {
         loss: loss.toFixed(4),
         elapsed: ((Date.now() - start) / 1000).toFixed(0),
       });
+      // Let the bar's redraw timer run (trainOnBatch resolves in microtasks).
+      await new Promise((resolve) => setImmediate(resolve));
     }
     accuracy = spec.evaluate();
     bar.update({ acc: `${(accuracy * 100).toFixed(1)}%` });
