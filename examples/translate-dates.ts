@@ -54,7 +54,7 @@ async function train(quick: boolean, modelDir: string): Promise<void> {
   const seconds = Number(flag('seconds') ?? 280);
   const batchSize = 64;
   const batchesPerEpoch = quick ? 4 : 100;
-  const epochs = quick ? 1 : 200;
+  const epochs = quick ? 1 : 15;
   const heldOut = generatePairs(quick ? 200 : 2000, 12345);
   const heldOutSet = new Set(heldOut.map((p) => p.human));
   const full = buildDatesModel();
