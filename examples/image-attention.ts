@@ -5,12 +5,12 @@
  * triangle, cross, ring; random position, size, brightness, plus noise) are
  * cut into 4×4 patches; a "class token" (an all-zero patch put first, which
  * the learned `PositionEmbedding` turns into a learned token) and the 16
- * patch embeddings go through `SelfAttention` blocks, and the class token's
+ * patch embeddings go through a `SelfAttention` block, and the class token's
  * output is classified. The attention from the class token to the patches
  * is drawn as a heatmap next to the image.
  *
  * Run:
- *   npx tsx examples/image-attention.ts            # full run (≤ --seconds, default 280)
+ *   npx tsx examples/image-attention.ts            # full run (≤ --seconds, default 240)
  *   npx tsx examples/image-attention.ts --quick    # a few steps, checks the pipeline end to end
  */
 import * as fs from 'node:fs';
@@ -40,7 +40,7 @@ class FirstToken extends tf.layers.Layer {
 tf.serialization.registerClass(FirstToken);
 
 /** The model: patches `[B, 17, 16]` → `[class probabilities [B, 5], attention of the last block [B, N, 17, 17]]`. */
-function buildVit(dim = 32, heads = 2, blocks = 2): tf.LayersModel {
+function buildVit(dim = 32, heads = 2, blocks = 1): tf.LayersModel {
   const input = tf.input({ shape: [TOKENS, PATCH], name: 'patches' });
   let x = tf.layers.dense({ units: dim, name: 'patch_embedding' }).apply(input) as tf.SymbolicTensor;
   const pos = new PositionEmbedding({ sequenceLength: TOKENS, name: 'positions' }).apply(x) as tf.SymbolicTensor;
@@ -115,14 +115,14 @@ function drawAttention(model: tf.LayersModel, pixels: Float32Array, label: numbe
 async function main(): Promise<void> {
   const backend = await initBackend(flag('backend') as BackendName | undefined);
   const quick = hasFlag('quick');
-  const seconds = Number(flag('seconds') ?? 280);
+  const seconds = Number(flag('seconds') ?? 240);
   console.log(`backend: ${backend}`);
   const batchSize = 64;
   const batchesPerEpoch = quick ? 4 : 50;
   const heldOut = generateImages(quick ? 100 : 1000, 999);
   const full = buildVit();
   const model = tf.model({ inputs: full.inputs, outputs: full.outputs[0] });
-  const optimizer = tf.train.adam(3e-3);
+  const optimizer = tf.train.adam(4e-3);
   model.compile({ optimizer, loss: 'categoricalCrossentropy' });
   console.log(`tiny ViT: ${full.countParams()} parameters; ${quick ? 'quick' : `full (≤ ${seconds} s)`} run`);
   let seed = 1;
@@ -140,12 +140,12 @@ async function main(): Promise<void> {
     target: quick ? undefined : 0.99,
     maxSeconds: quick ? undefined : seconds,
     onEpochEnd: (epoch) => {
-      (optimizer as unknown as { learningRate: number }).learningRate = 3e-3 * Math.pow(0.95, epoch + 1);
+      (optimizer as unknown as { learningRate: number }).learningRate = 4e-3 * Math.pow(0.9, epoch + 1);
     },
   });
   const acc = accuracy(full, heldOut);
   console.log(
-    `trained ${result.epochs} epochs (${result.epochs * batchesPerEpoch * batchSize} images) in ${result.seconds.toFixed(1)} s; ` +
+    `trained ${result.epochs} epochs (${result.batches * batchSize} images) in ${result.seconds.toFixed(1)} s; ` +
       `held-out accuracy ${(acc * 100).toFixed(2)}% on ${heldOut.labels.length} images`,
   );
   const file = path.join(OUT, quick ? 'image-attention-quick.svg' : 'image-attention.svg');

@@ -31,7 +31,7 @@ export interface TrainSpec {
   evaluate: () => number;
   /** Stop early once the held-out accuracy reaches this. Default: never. */
   target?: number;
-  /** Stop when this many seconds have passed (checked after each epoch). Default: no limit. */
+  /** Stop when this many seconds have passed (checked after each batch). Default: no limit. */
   maxSeconds?: number;
   /** Called after each epoch, e.g. to lower the learning rate. */
   onEpochEnd?: (epoch: number, acc: number) => void;
@@ -40,6 +40,8 @@ export interface TrainSpec {
 /** What `trainLoop` measured. */
 export interface TrainResult {
   epochs: number;
+  /** Batches trained. */
+  batches: number;
   loss: number;
   accuracy: number;
   seconds: number;
@@ -67,14 +69,22 @@ export async function trainLoop(spec: TrainSpec): Promise<TrainResult> {
   let loss = NaN;
   let accuracy = 0;
   let epoch = 0;
-  for (; epoch < spec.epochs; epoch++) {
+  let outOfTime = false;
+  let batches = 0;
+  const timeUp = () => spec.maxSeconds !== undefined && (Date.now() - start) / 1000 > spec.maxSeconds;
+  for (; epoch < spec.epochs && !outOfTime; epoch++) {
     let sum = 0;
     for (let i = 0; i < spec.batchesPerEpoch; i++) {
+      if (timeUp()) {
+        outOfTime = true;
+        break;
+      }
       const { x, y } = spec.batch(epoch, i);
       const out = await spec.model.trainOnBatch(x, y);
       tf.dispose([x, y] as tf.Tensor[]);
       const l = Array.isArray(out) ? out[0] : out;
       sum += l;
+      batches++;
       loss = sum / (i + 1);
       bar.update(epoch * spec.batchesPerEpoch + i + 1, {
         epoch: epoch + 1,
@@ -87,15 +97,14 @@ export async function trainLoop(spec: TrainSpec): Promise<TrainResult> {
     accuracy = spec.evaluate();
     bar.update({ acc: `${(accuracy * 100).toFixed(1)}%` });
     spec.onEpochEnd?.(epoch, accuracy);
-    const seconds = (Date.now() - start) / 1000;
-    if ((spec.target !== undefined && accuracy >= spec.target) || (spec.maxSeconds !== undefined && seconds > spec.maxSeconds)) {
+    if ((spec.target !== undefined && accuracy >= spec.target) || timeUp()) {
       epoch++;
       break;
     }
   }
   bar.update(Math.min(epoch * spec.batchesPerEpoch, total));
   bar.stop();
-  return { epochs: epoch, loss, accuracy, seconds: (Date.now() - start) / 1000 };
+  return { epochs: epoch, batches, loss, accuracy, seconds: (Date.now() - start) / 1000 };
 }
 
 /** Exits with an error message when `ok` is false (the quick modes' end-to-end checks). */

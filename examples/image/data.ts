@@ -38,7 +38,7 @@ function inside(shape: Shape, dx: number, dy: number, r: number): boolean {
 /** One image `[IMAGE_SIZE * IMAGE_SIZE]` (row-major, values about 0..1) of `shape`. */
 export function drawShape(shape: Shape, rng: () => number, noise = 0.15): Float32Array {
   const img = new Float32Array(IMAGE_SIZE * IMAGE_SIZE);
-  const r = 3 + rng() * 3; // radius 3..6 px
+  const r = 4 + rng() * 3; // radius 4..7 px
   const cx = r + rng() * (IMAGE_SIZE - 1 - 2 * r);
   const cy = r + rng() * (IMAGE_SIZE - 1 - 2 * r);
   const bright = 0.6 + 0.4 * rng();
