@@ -10,7 +10,7 @@
  * is drawn as a heatmap next to the image.
  *
  * Run:
- *   npx tsx examples/image-attention.ts            # full run (≤ --seconds, default 240)
+ *   npx tsx examples/image-attention.ts            # full run (≤ --seconds, default 270)
  *   npx tsx examples/image-attention.ts --quick    # a few steps, checks the pipeline end to end
  */
 import * as fs from 'node:fs';
@@ -115,14 +115,15 @@ function drawAttention(model: tf.LayersModel, pixels: Float32Array, label: numbe
 async function main(): Promise<void> {
   const backend = await initBackend(flag('backend') as BackendName | undefined);
   const quick = hasFlag('quick');
-  const seconds = Number(flag('seconds') ?? 240);
+  const seconds = Number(flag('seconds') ?? 270);
   console.log(`backend: ${backend}`);
-  const batchSize = 64;
-  const batchesPerEpoch = quick ? 4 : 50;
+  // Small batches: more updates within the time budget.
+  const batchSize = 32;
+  const batchesPerEpoch = quick ? 4 : 100;
   const heldOut = generateImages(quick ? 100 : 1000, 999);
   const full = buildVit();
   const model = tf.model({ inputs: full.inputs, outputs: full.outputs[0] });
-  const optimizer = tf.train.adam(4e-3);
+  const optimizer = tf.train.adam(3e-3);
   model.compile({ optimizer, loss: 'categoricalCrossentropy' });
   console.log(`tiny ViT: ${full.countParams()} parameters; ${quick ? 'quick' : `full (≤ ${seconds} s)`} run`);
   let seed = 1;
@@ -140,7 +141,7 @@ async function main(): Promise<void> {
     target: quick ? undefined : 0.99,
     maxSeconds: quick ? undefined : seconds,
     onEpochEnd: (epoch) => {
-      (optimizer as unknown as { learningRate: number }).learningRate = 4e-3 * Math.pow(0.9, epoch + 1);
+      (optimizer as unknown as { learningRate: number }).learningRate = 3e-3 * Math.pow(0.93, epoch + 1);
     },
   });
   const acc = accuracy(full, heldOut);
