@@ -1,8 +1,8 @@
 /**
  * Image recognition with self-attention: a tiny vision transformer.
  *
- * Synthetic 16×16 grayscale images of one shape each (square, circle,
- * triangle, cross, ring; random position, size, brightness, plus noise) are
+ * Synthetic 16×16 grayscale images of one shape each (square, ring,
+ * triangle, cross, diagonal cross; random position, size, brightness, plus noise) are
  * cut into 4×4 patches; a "class token" (an all-zero patch put first, which
  * the learned `PositionEmbedding` turns into a learned token) and the 16
  * patch embeddings go through a `SelfAttention` block, and the class token's
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
   let seed = 1;
   const result = await trainLoop({
     model,
-    epochs: quick ? 1 : 200,
+    epochs: quick ? 1 : 30,
     batchesPerEpoch,
     batch: () => {
       const { pixels, labels } = generateImages(batchSize, seed++);

@@ -1,6 +1,6 @@
 /**
  * Synthetic images for the image-recognition example: one shape per image
- * (square, circle, triangle, cross, ring), drawn at a random position and
+ * (square, ring, triangle, cross, diagonal cross), drawn at a random position and
  * size with random brightness, plus Gaussian noise; and the cutting of
  * images into patches for a tiny vision transformer.
  */
@@ -14,7 +14,7 @@ export const PATCH_SIZE = 4;
 export const GRID = IMAGE_SIZE / PATCH_SIZE;
 export const NUM_PATCHES = GRID * GRID;
 
-export const SHAPES = ['square', 'circle', 'triangle', 'cross', 'ring'] as const;
+export const SHAPES = ['square', 'ring', 'triangle', 'cross', 'x'] as const;
 export type Shape = (typeof SHAPES)[number];
 
 /** Whether pixel (x, y), relative to the shape's centre, lies in `shape` of radius r. */
@@ -23,13 +23,13 @@ function inside(shape: Shape, dx: number, dy: number, r: number): boolean {
   switch (shape) {
     case 'square':
       return Math.abs(dx) <= r && Math.abs(dy) <= r;
-    case 'circle':
-      return d <= r;
     case 'triangle':
       // Apex up: y from -r (top) to r (base), half width grows linearly.
       return dy >= -r && dy <= r && Math.abs(dx) <= (dy + r) / 2;
     case 'cross':
       return (Math.abs(dx) <= r / 3 && Math.abs(dy) <= r) || (Math.abs(dy) <= r / 3 && Math.abs(dx) <= r);
+    case 'x':
+      return Math.abs(dx) <= r && Math.abs(dy) <= r && (Math.abs(dx - dy) <= r / 3 || Math.abs(dx + dy) <= r / 3);
     case 'ring':
       return d <= r && d >= r - 1.6;
   }
