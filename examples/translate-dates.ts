@@ -102,7 +102,8 @@ async function train(quick: boolean, modelDir: string): Promise<void> {
     const file = path.join(OUT, 'dates-quick-heatmap.svg');
     const iso = predictAndDraw(loaded, '24 Nov 2026', file);
     check(/^[0-9-]{10}$/.test(iso), `"24 Nov 2026" → "${iso}" is ten output characters`);
-    const cells = (fs.readFileSync(file, 'utf8').split('<g class="cells">')[1] ?? '').match(/<rect/g)?.length ?? 0;
+    const cellGroup = (fs.readFileSync(file, 'utf8').split('<g class="cells">')[1] ?? '').split('</g>')[0];
+    const cells = cellGroup.match(/<rect/g)?.length ?? 0;
     check(cells === 10 * '24 Nov 2026'.length, `heatmap of 10 × 11 cells written to ${file} (${cells} cells)`);
     check(Number.isFinite(result.loss), `training loss is finite (${result.loss.toFixed(3)})`);
   } else {
