@@ -243,7 +243,7 @@ async function main(): Promise<void> {
   }
   const table = markdown();
   console.log(`\n${table}\n`);
-  const file = quick ? 'bench/results.quick.json' : 'bench/results.json';
+  const file = quick ? 'bench/results.quick.json' : onlyBackend ? `bench/results.${onlyBackend}.json` : 'bench/results.json';
   writeFileSync(file, JSON.stringify({ machine: m, rows, table }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 }
