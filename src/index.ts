@@ -13,7 +13,8 @@ export type { BackendName } from './backend';
 
 // Functional core.
 export { scaledDotProductAttention, attentionWeights } from './ops/scaled_dot_product';
-export type { AttentionOptions, ScaledDotProductOptions, AttentionResult } from './ops/scaled_dot_product';
+export { DEFAULT_MEMORY_BUDGET } from './ops/scaled_dot_product';
+export type { AttentionOptions, ScaledDotProductOptions, AttentionResult, AttentionImplementation } from './ops/scaled_dot_product';
 export { additiveAttention } from './ops/additive';
 export type { AdditiveAttentionOptions } from './ops/additive';
 export { causalMask, paddingMask, combineMasks } from './ops/masks';
