@@ -81,19 +81,20 @@ export interface ScaledDotProductOptions extends AttentionOptions {
    * `'naive'`: the batched composition `softmax(Q·Kᵀ)·V`.
    * `'blocked'`: per (batch, head) slice with 2-D products, query blocks,
    * causal blocks above the diagonal skipped, only the band visited with
-   * `window` (fast on wasm and cpu).
+   * `window` (the fast path of wasm).
    * `'chunked'`: also chunks the keys with an online softmax, so no more than
    * a `[blockSize, chunkSize]` block of scores exists at once, forward or
-   * backward (no `returnWeights`, no dropout while training, no `bias`).
+   * backward (no `returnWeights`, no dropout while training, no `bias`, no
+   * `emptyRows: 'uniform'`).
    * `'fused'`: one JavaScript loop per query row (scores, softmax, weighted
    * sum) with no `[T, S]` tensor; the fast path of the cpu backend, where
    * tfjs ops are JavaScript loops themselves (no `returnWeights`, no dropout
    * while training).
-   * `'auto'` (default): on cpu, `'fused'` when the options allow it; else
-   * `'chunked'` when the scores would exceed `memoryBudget` and the options
-   * allow it; otherwise `'blocked'` on wasm and cpu or with
-   * `causal`/`window`, and `'naive'` on backends whose batched products are
-   * fast (webgl, tensorflow).
+   * `'auto'` (default): on cpu, `'fused'` when the options allow it; with
+   * `window`, `'blocked'`; else `'chunked'` when the scores would exceed
+   * `memoryBudget` and the options allow it; otherwise `'blocked'` on wasm
+   * and cpu or with `causal`, and `'naive'` on backends whose batched
+   * products are fast (webgl, tensorflow).
    */
   implementation?: AttentionImplementation;
   /**
