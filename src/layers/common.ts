@@ -20,30 +20,27 @@ function viaDense(args: Record<string, unknown>): Record<string, unknown> {
   return tf.layers.dense({ units: 1, ...args }) as unknown as Record<string, unknown>;
 }
 
-export function resolveInitializer(layer: string, name: string, id: InitializerArg): Initializer {
+/** Resolves one identifier through a Dense layer's `kernel<Kind>` argument. */
+function resolveVia<T>(layer: string, name: string, kind: 'Initializer' | 'Regularizer' | 'Constraint', id: unknown): T {
   try {
-    return viaDense({ kernelInitializer: id }).kernelInitializer as Initializer;
+    return viaDense({ [`kernel${kind}`]: id })[`kernel${kind}`] as T;
   } catch (e) {
-    throw new Error(`${layer}: expected ${name} to be an initializer name or config, but got ${JSON.stringify(id)} (${(e as Error).message}).`);
+    throw new Error(
+      `${layer}: expected ${name} to be ${kind === 'Initializer' ? 'an' : 'a'} ${kind.toLowerCase()} name or config, but got ${JSON.stringify(id)} (${(e as Error).message}).`,
+    );
   }
+}
+
+export function resolveInitializer(layer: string, name: string, id: InitializerArg): Initializer {
+  return resolveVia<Initializer>(layer, name, 'Initializer', id);
 }
 
 export function resolveRegularizer(layer: string, name: string, id: RegularizerArg | null | undefined): Regularizer | undefined {
-  if (id === null || id === undefined) return undefined;
-  try {
-    return viaDense({ kernelRegularizer: id }).kernelRegularizer as Regularizer;
-  } catch (e) {
-    throw new Error(`${layer}: expected ${name} to be a regularizer name or config, but got ${JSON.stringify(id)} (${(e as Error).message}).`);
-  }
+  return id === null || id === undefined ? undefined : resolveVia<Regularizer>(layer, name, 'Regularizer', id);
 }
 
 export function resolveConstraint(layer: string, name: string, id: ConstraintArg | null | undefined): Constraint | undefined {
-  if (id === null || id === undefined) return undefined;
-  try {
-    return viaDense({ kernelConstraint: id }).kernelConstraint as Constraint;
-  } catch (e) {
-    throw new Error(`${layer}: expected ${name} to be a constraint name or config, but got ${JSON.stringify(id)} (${(e as Error).message}).`);
-  }
+  return id === null || id === undefined ? undefined : resolveVia<Constraint>(layer, name, 'Constraint', id);
 }
 
 /** `{className, config}` as tfjs serializes initializers, regularizers and constraints; null for none. */

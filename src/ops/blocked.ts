@@ -17,6 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { MASK_NEGATIVE } from './masked_softmax';
+import { bandMask } from './masks';
 
 /** The inputs of a blocked computation, already converted and checked. */
 export interface BlockedInputs {
@@ -130,22 +131,14 @@ function structuralMask(inp: BlockedInputs, t0: number, t1: number, c0: number, 
   const right = inp.causal ? 0 : (w ?? Infinity);
   // Every (i, j) in the block satisfies i - left <= j <= i + right?
   if (c0 >= t1 - 1 - left && c1 - 1 <= t0 + right) return null;
-  const b = t1 - t0;
-  const c = c1 - c0;
-  const data = new Uint8Array(b * c);
-  for (let i = 0; i < b; i++) {
-    const gi = t0 + i;
-    const lo = Math.max(c0, gi - left);
-    const hi = Math.min(c1 - 1, gi + right);
-    for (let j = lo; j <= hi; j++) data[i * c + (j - c0)] = 1;
-  }
-  return tf.tensor2d(data, [b, c], 'bool');
+  // The same band as the full mask's, cut to the block: key j of the block is global c0 + j.
+  return bandMask(t1 - t0, c1 - c0, left, t0 - c0, right);
 }
 
 /**
  * The structural (causal / window) visibility of a block and its additive
- * bias, made once per call and shared by every slice. Made outside any inner
- * `tf.tidy` by `prepareStructural`, or kept here if first made inside one.
+ * bias, made once per call and shared by every slice; kept out of the
+ * block's `tf.tidy` and released with the context.
  */
 function structuralOf(
   inp: BlockedInputs,
