@@ -7,10 +7,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from './tfjs_types';
 import { asList, checkBool, combineLayerMasks, inputShapes, lastDim, perInputMasks } from './common';
-import { Kwargs, MultiHeadBase, MultiHeadBaseArgs } from './multi_head_base';
+import { KerasAttentionOptions, Kwargs, MultiHeadBase, MultiHeadBaseArgs } from './multi_head_base';
 
 /** Arguments of `MultiHeadAttention` (Keras's, in camelCase). */
-export interface MultiHeadAttentionArgs extends MultiHeadBaseArgs, LayerArgs {
+export interface MultiHeadAttentionArgs extends MultiHeadBaseArgs, KerasAttentionOptions, LayerArgs {
   /** Width of the output, a positive integer. Default: the query's last dimension. */
   outputShape?: number | number[] | null;
   /**
@@ -30,8 +30,10 @@ const NAME = 'MultiHeadAttention';
  *
  * `softmax(Q·Kᵀ/sqrt(keyDim) + mask)·V` per head, with learned projections
  * `query/kernel [Dq, N, keyDim]`, `key/kernel [Dk, N, keyDim]`,
+ * (with `useGate`) `gate/kernel [Dq, N, valueDim]`,
  * `value/kernel [Dv, N, valueDim]`, `attention_output/kernel [N, valueDim, Dout]`
- * and their biases, in that order.
+ * and their biases, in that order. `slidingWindow: w` restricts query `i` to
+ * keys `j` with `|i - j| < w`, as Keras's `sliding_window` does.
  *
  * Inputs: `[query, value]`, `[query, value, key]` or
  * `[query, value, key, attentionMask]` (to give a mask without a separate
@@ -39,8 +41,10 @@ const NAME = 'MultiHeadAttention';
  * key `[B, S, Dk]`, attentionMask bool/0-1 `[B, T, S]` (true = may attend).
  * Call arguments: `attentionMask`, `useCausalMask`, `returnAttentionScores`,
  * `training`. Masks from earlier layers (`mask` of query, value, key) are
- * combined with them as Keras does; fully masked query rows get uniform
- * weights, as in Keras.
+ * combined with them as Keras does. A query row with no visible key follows
+ * Keras ≥ 3.10: all-zero scores and an output equal to the output bias when
+ * scores are returned or `dropout > 0` (Keras's softmax path), uniform
+ * weights otherwise (Keras's fused path).
  *
  * @returns `[B, T, Dout]`, or `[output, scores]` with scores `[B, N, T, S]`.
  *
@@ -74,6 +78,7 @@ export class MultiHeadAttention extends MultiHeadBase {
       );
     }
     this.useCausalMask = checkBool(NAME, 'useCausalMask', args.useCausalMask, false);
+    this.setKerasOptions(NAME, args);
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -132,6 +137,8 @@ export class MultiHeadAttention extends MultiHeadBase {
       ...super.getConfig(),
       outputShape: this.outputDim ?? null,
       attentionAxes: null,
+      slidingWindow: this.slidingWindow ?? null,
+      useGate: this.useGate,
       useCausalMask: this.useCausalMask,
     };
   }

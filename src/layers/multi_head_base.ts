@@ -6,7 +6,8 @@
  * rotates queries and keys, or adds a position bias to the scores).
  *
  * Shape legend: B batch, T query length, S key length, D model width,
- * N heads, K key depth per head, Hv value depth per head.
+ * N heads, G key/value heads (N for all but GroupedQueryAttention), K key
+ * depth per head, Hv value depth per head.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Constraint, Initializer, LayerArgs, Regularizer } from './tfjs_types';
@@ -66,6 +67,28 @@ export interface MultiHeadBaseArgs {
   returnAttentionScores?: boolean;
 }
 
+/**
+ * Keras 3.16's options of `MultiHeadAttention` and `GroupedQueryAttention`
+ * (camelCased), which `SelfAttention` and `PositionalAttention` do not take.
+ */
+export interface KerasAttentionOptions {
+  /**
+   * Keras's `sliding_window`: query `i` attends only to keys `j` with
+   * `|i - j| < slidingWindow`, i.e. within `slidingWindow - 1` of itself (a
+   * symmetric band; with causal masking, the `slidingWindow` most recent keys
+   * including itself). A positive integer, or null for full attention.
+   * Default null.
+   */
+  slidingWindow?: number | null;
+  /**
+   * Keras's `use_gate` (gated attention, Qiu et al. 2025): the per-head
+   * attention output is multiplied by `sigmoid(query·Wg + bg)` before the
+   * output projection; adds the weights `gate/kernel [Dq, N, Hv]` and
+   * `gate/bias [N, Hv]` after the key's. Default false.
+   */
+  useGate?: boolean;
+}
+
 /** The weights of one projection. */
 interface Projection {
   kernel: LayerVariable;
@@ -88,8 +111,16 @@ export abstract class MultiHeadBase extends ScoringLayer {
   protected readonly seed?: number;
   protected readonly returnAttentionScores: boolean;
 
+  /** Key/value heads (GroupedQueryAttention's numKeyValueHeads); each serves numHeads / kvHeads query heads. */
+  protected kvHeads: number;
+  /** Keras's sliding_window, or undefined for none (set by the layers that take it). */
+  protected slidingWindow?: number;
+  /** Keras's use_gate (set by the layers that take it). */
+  protected useGate = false;
+
   protected queryDense?: Projection;
   protected keyDense?: Projection;
+  protected gateDense?: Projection;
   protected valueDense?: Projection;
   protected outputDense?: Projection;
 
@@ -112,6 +143,14 @@ export abstract class MultiHeadBase extends ScoringLayer {
     }
     this.seed = a.seed ?? undefined;
     this.returnAttentionScores = checkBool(layerName, 'returnAttentionScores', a.returnAttentionScores, false);
+    this.kvHeads = this.numHeads;
+  }
+
+  /** Checks and keeps Keras's `slidingWindow` and `useGate` (for the layers that take them). */
+  protected setKerasOptions(layerName: string, a: KerasAttentionOptions): void {
+    const w = a.slidingWindow;
+    this.slidingWindow = w === null || w === undefined ? undefined : checkPositiveInt(layerName, 'slidingWindow', w);
+    this.useGate = checkBool(layerName, 'useGate', a.useGate, false);
   }
 
   /** Adds one projection's kernel and bias, named as Keras names them. */
@@ -132,14 +171,17 @@ export abstract class MultiHeadBase extends ScoringLayer {
   }
 
   /**
-   * Adds the weights in Keras's order: query, key, value, attention_output,
-   * each kernel then bias.
+   * Adds the weights in Keras's order: query, key, [gate,] value,
+   * attention_output, each kernel then bias. Key and value have `kvHeads`
+   * heads.
    */
   protected buildProjections(queryDim: number, keyDim: number, valueDim: number, outputDim: number): void {
     const N = this.numHeads;
+    const G = this.kvHeads;
     this.queryDense = this.addProjection('query', [queryDim, N, this.keyDim], [N, this.keyDim]);
-    this.keyDense = this.addProjection('key', [keyDim, N, this.keyDim], [N, this.keyDim]);
-    this.valueDense = this.addProjection('value', [valueDim, N, this.valueDim], [N, this.valueDim]);
+    this.keyDense = this.addProjection('key', [keyDim, G, this.keyDim], [G, this.keyDim]);
+    if (this.useGate) this.gateDense = this.addProjection('gate', [queryDim, N, this.valueDim], [N, this.valueDim]);
+    this.valueDense = this.addProjection('value', [valueDim, G, this.valueDim], [G, this.valueDim]);
     this.outputDense = this.addProjection('attention_output', [N, this.valueDim, outputDim], [outputDim]);
   }
 
@@ -153,9 +195,25 @@ export abstract class MultiHeadBase extends ScoringLayer {
     return null;
   }
 
-  /** What a query row with nothing to attend to yields (Keras: uniform weights). */
-  protected emptyRows(): 'zeros' | 'uniform' {
-    return 'uniform';
+  /**
+   * What a query row with nothing to attend to yields. Keras ≥ 3.10 has two
+   * rules: where it computes the scores (they are returned, or dropout > 0),
+   * its Softmax zeroes masked positions, so the row's weights are all zero
+   * and its output is the output bias; on its fused path
+   * (`ops.dot_product_attention`) masked scores get a large negative number,
+   * so the weights are uniform, 1/S over every key. The layer follows the
+   * same rule on the same condition.
+   */
+  protected emptyRows(returnScores: boolean): 'zeros' | 'uniform' {
+    return returnScores || this.dropoutRate > 0 ? 'zeros' : 'uniform';
+  }
+
+  /** `[B, G, S, H]` → `[B, G·r, S, H]`, each head repeated r times in place (Keras's `ops.repeat(x, r, axis=heads)`). */
+  private repeatHeads(x: tf.Tensor): tf.Tensor {
+    const r = this.numHeads / this.kvHeads;
+    if (r === 1) return x;
+    const [B, G, S, H] = x.shape as number[];
+    return tf.reshape(tf.tile(tf.expandDims(x, 2), [1, 1, r, 1, 1]), [B, G * r, S, H]);
   }
 
   /**
@@ -176,8 +234,11 @@ export abstract class MultiHeadBase extends ScoringLayer {
     const read = (v: LayerVariable | null) => (v === null ? null : v.read());
     return tf.tidy(() => {
       let q = projectToHeads(query, p(this.queryDense).kernel.read(), read(p(this.queryDense).bias));
-      let k = projectToHeads(key, p(this.keyDense).kernel.read(), read(p(this.keyDense).bias));
-      const v = projectToHeads(value, p(this.valueDense).kernel.read(), read(p(this.valueDense).bias));
+      let k = this.repeatHeads(projectToHeads(key, p(this.keyDense).kernel.read(), read(p(this.keyDense).bias)));
+      const v = this.repeatHeads(projectToHeads(value, p(this.valueDense).kernel.read(), read(p(this.valueDense).bias)));
+      const gate = this.gateDense === undefined
+        ? null
+        : tf.sigmoid(projectToHeads(query, this.gateDense.kernel.read(), read(this.gateDense.bias)));
       [q, k] = this.transformQueryKey(q, k);
       const opts = {
         mask: mask === null ? null : tf.expandDims(mask, 1),
@@ -187,9 +248,12 @@ export abstract class MultiHeadBase extends ScoringLayer {
         dropout: this.dropoutRate,
         training,
         seed: this.seed,
-        emptyRows: this.emptyRows(),
+        emptyRows: this.emptyRows(returnScores),
+        // Keras's band |i - j| < slidingWindow is the core's |i - j| <= window.
+        window: this.slidingWindow === undefined ? undefined : this.slidingWindow - 1,
       };
-      const merge = (o: tf.Tensor) => mergeHeads(o, p(this.outputDense).kernel.read(), read(p(this.outputDense).bias));
+      const merge = (o: tf.Tensor) =>
+        mergeHeads(gate === null ? o : tf.mul(o, gate), p(this.outputDense).kernel.read(), read(p(this.outputDense).bias));
       if (!returnScores) {
         return { output: merge(scaledDotProductAttention(q, k, v, opts)) };
       }
