@@ -28,6 +28,8 @@ export { ContentAttention } from './layers/content_attention';
 export type { ContentAttentionArgs, ContentScore } from './layers/content_attention';
 export { MultiHeadAttention } from './layers/multi_head_attention';
 export type { MultiHeadAttentionArgs } from './layers/multi_head_attention';
+export { GroupedQueryAttention, GroupQueryAttention } from './layers/attention/grouped_query_attention';
+export type { GroupedQueryAttentionArgs } from './layers/attention/grouped_query_attention';
 export { Attention, AdditiveAttention } from './layers/attention';
 export type { AttentionArgs, AdditiveAttentionArgs } from './layers/attention';
 export { SinePositionEncoding, PositionEmbedding, RotaryEmbedding } from './layers/position_layers';

@@ -5,6 +5,7 @@
 import { AdditiveAttention, AdditiveAttentionArgs, Attention, AttentionArgs } from './attention';
 import { ContentAttention, ContentAttentionArgs } from './content_attention';
 import { MultiHeadAttention, MultiHeadAttentionArgs } from './multi_head_attention';
+import { GroupedQueryAttention, GroupedQueryAttentionArgs } from './attention/grouped_query_attention';
 import {
   PositionEmbedding,
   PositionEmbeddingArgs,
@@ -23,6 +24,7 @@ export const layers = {
   contentAttention: (args: ContentAttentionArgs = {}) => new ContentAttention(args),
   positionalAttention: (args: PositionalAttentionArgs) => new PositionalAttention(args),
   multiHeadAttention: (args: MultiHeadAttentionArgs) => new MultiHeadAttention(args),
+  groupedQueryAttention: (args: GroupedQueryAttentionArgs) => new GroupedQueryAttention(args),
   attention: (args: AttentionArgs = {}) => new Attention(args),
   additiveAttention: (args: AdditiveAttentionArgs = {}) => new AdditiveAttention(args),
   sinePositionEncoding: (args: SinePositionEncodingArgs = {}) => new SinePositionEncoding(args),

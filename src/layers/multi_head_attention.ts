@@ -61,8 +61,9 @@ export class MultiHeadAttention extends MultiHeadBase {
   private readonly outputDim?: number;
   private readonly useCausalMask: boolean;
 
-  constructor(args: MultiHeadAttentionArgs) {
-    super(args, NAME);
+  /** @param layerName The name in error messages (a subclass's). */
+  constructor(args: MultiHeadAttentionArgs, layerName = NAME) {
+    super(args, layerName);
     const os = args.outputShape;
     if (os !== undefined && os !== null) {
       const dims = Array.isArray(os) ? os : [os];
@@ -77,21 +78,21 @@ export class MultiHeadAttention extends MultiHeadBase {
         `${NAME}: only the default attentionAxes (attention over axis 1 of [B, T, D] inputs) is supported, but got attentionAxes=${JSON.stringify(ax)}.`,
       );
     }
-    this.useCausalMask = checkBool(NAME, 'useCausalMask', args.useCausalMask, false);
-    this.setKerasOptions(NAME, args);
+    this.useCausalMask = checkBool(layerName, 'useCausalMask', args.useCausalMask, false);
+    this.setKerasOptions(layerName, args);
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
-    const shapes = inputShapes(NAME, inputShape, 2, 4, 3);
+    const shapes = inputShapes(this.getClassName(), inputShape, 2, 4, 3);
     const [qs, vs] = shapes;
     const ks = shapes[2] ?? vs;
-    const dq = lastDim(NAME, qs, 'query');
-    this.buildProjections(dq, lastDim(NAME, ks, 'key'), lastDim(NAME, vs, 'value'), this.outputDim ?? dq);
+    const dq = lastDim(this.getClassName(), qs, 'query');
+    this.buildProjections(dq, lastDim(this.getClassName(), ks, 'key'), lastDim(this.getClassName(), vs, 'value'), this.outputDim ?? dq);
     this.built = true;
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
-    const shapes = inputShapes(NAME, inputShape, 2, 4, 3);
+    const shapes = inputShapes(this.getClassName(), inputShape, 2, 4, 3);
     const [qs, vs] = shapes;
     const out: tf.Shape = [qs[0], qs[1], this.outputDim ?? qs[2]];
     return this.wantsScores() ? [out, [qs[0], this.numHeads, qs[1], vs[1]]] : out;
@@ -108,13 +109,13 @@ export class MultiHeadAttention extends MultiHeadBase {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const list = asList(inputs);
     if (list.length < 2 || list.length > 4) {
-      throw new Error(`${NAME}: expected inputs [query, value, key?, attentionMask?], but got ${list.length} input(s).`);
+      throw new Error(`${this.getClassName()}: expected inputs [query, value, key?, attentionMask?], but got ${list.length} input(s).`);
     }
     if (list.some((x) => x.isDisposed)) {
       // tfjs's model executor runs a layer once per requested output and may
       // dispose an input used twice ([x, x]) after the first run.
       throw new Error(
-        `${NAME}: an input was disposed before this call. In a tfjs model that fetches both outputs of returnAttentionScores, tfjs runs the layer twice and frees an input passed twice ([x, x]) after the first run; use SelfAttention for self-attention with scores, or pass distinct tensors.`,
+        `${this.getClassName()}: an input was disposed before this call. In a tfjs model that fetches both outputs of returnAttentionScores, tfjs runs the layer twice and frees an input passed twice ([x, x]) after the first run; use SelfAttention for self-attention with scores, or pass distinct tensors.`,
       );
     }
     const [query, value] = list;

@@ -208,12 +208,16 @@ export abstract class MultiHeadBase extends ScoringLayer {
     return returnScores || this.dropoutRate > 0 ? 'zeros' : 'uniform';
   }
 
-  /** `[B, G, S, H]` → `[B, G·r, S, H]`, each head repeated r times in place (Keras's `ops.repeat(x, r, axis=heads)`). */
+  /**
+   * `[B, G, S, H]` → `[B, G·r, S, H]`, each head repeated r times in place
+   * (Keras's `ops.repeat(x, r, axis=heads)`). A rank-4 tile: tfjs 4.22 has no
+   * gradient for rank-5 tiles, and gather's gradient has no wasm kernel.
+   */
   private repeatHeads(x: tf.Tensor): tf.Tensor {
     const r = this.numHeads / this.kvHeads;
     if (r === 1) return x;
     const [B, G, S, H] = x.shape as number[];
-    return tf.reshape(tf.tile(tf.expandDims(x, 2), [1, 1, r, 1, 1]), [B, G * r, S, H]);
+    return tf.reshape(tf.tile(tf.reshape(x, [B, G, 1, S * H]), [1, 1, r, 1]), [B, G * r, S, H]);
   }
 
   /**
