@@ -20,10 +20,18 @@ function viaDense(args: Record<string, unknown>): Record<string, unknown> {
   return tf.layers.dense({ units: 1, ...args }) as unknown as Record<string, unknown>;
 }
 
-/** Resolves one identifier through a Dense layer's `kernel<Kind>` argument. */
+/**
+ * Resolves one identifier through a Dense layer's `kernel<Kind>` argument.
+ * A config object is copied first: tfjs's deserializer writes
+ * `customObjects` into the config it is given, and the caller's object (a
+ * model's config, a shared default) must stay as it was.
+ */
 function resolveVia<T>(layer: string, name: string, kind: 'Initializer' | 'Regularizer' | 'Constraint', id: unknown): T {
+  const own = id !== null && typeof id === 'object' && !(id instanceof tf.serialization.Serializable)
+    ? JSON.parse(JSON.stringify(id)) as unknown
+    : id;
   try {
-    return viaDense({ [`kernel${kind}`]: id })[`kernel${kind}`] as T;
+    return viaDense({ [`kernel${kind}`]: own })[`kernel${kind}`] as T;
   } catch (e) {
     throw new Error(
       `${layer}: expected ${name} to be ${kind === 'Initializer' ? 'an' : 'a'} ${kind.toLowerCase()} name or config, but got ${JSON.stringify(id)} (${(e as Error).message}).`,
