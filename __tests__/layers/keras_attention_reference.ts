@@ -155,3 +155,101 @@ export function refKerasAttention(
   }
   return { output, scores };
 }
+
+// ---------------------------------------------------------------------------
+// keras-hub's TransformerEncoder / TransformerDecoder (keras-hub 71453d08,
+// keras_hub/src/layers/modeling/transformer_encoder.py, transformer_decoder.py)
+// on top of the attention above. Weights keyed by keras-hub's names without
+// the block prefix ('self_attention_layer/query/kernel', ...).
+
+export type HubWeights = Record<string, Arr>;
+
+export interface HubOptions {
+  normalizeFirst?: boolean;
+  eps?: number;
+}
+
+function hubAttention(w: HubWeights, prefix: string): KerasAttentionWeights {
+  const p = (n: string) => ({ kernel: w[`${prefix}/${n}/kernel`], bias: w[`${prefix}/${n}/bias`] });
+  return { query: p('query'), key: p('key'), value: p('value'), output: p('attention_output') };
+}
+
+function layerNorm(x: Arr, gamma: Arr, beta: Arr, eps: number): Arr {
+  const D = x.shape[x.shape.length - 1];
+  const out = arr(x.shape);
+  for (let r = 0; r < x.data.length / D; r++) {
+    let mean = 0;
+    for (let i = 0; i < D; i++) mean += x.data[r * D + i];
+    mean /= D;
+    let v = 0;
+    for (let i = 0; i < D; i++) v += (x.data[r * D + i] - mean) ** 2;
+    v /= D;
+    for (let i = 0; i < D; i++) out.data[r * D + i] = ((x.data[r * D + i] - mean) / Math.sqrt(v + eps)) * gamma.data[i] + beta.data[i];
+  }
+  return out;
+}
+
+function dense(x: Arr, W: Arr, b: Arr, relu: boolean): Arr {
+  const [Din, Dout] = W.shape;
+  const rows = x.data.length / Din;
+  const out = arr([...x.shape.slice(0, -1), Dout]);
+  for (let r = 0; r < rows; r++) {
+    for (let o = 0; o < Dout; o++) {
+      let acc = b.data[o];
+      for (let i = 0; i < Din; i++) acc += x.data[r * Din + i] * W.data[i * Dout + o];
+      out.data[r * Dout + o] = relu ? Math.max(0, acc) : acc;
+    }
+  }
+  return out;
+}
+
+function block(x: Arr, w: HubWeights, norm: string, o: HubOptions, f: (y: Arr) => Arr): Arr {
+  const ln = (a: Arr) => layerNorm(a, w[`${norm}/gamma`], w[`${norm}/beta`], o.eps ?? 1e-5);
+  const y = o.normalizeFirst ? ln(x) : x;
+  const fy = f(y);
+  const sum = arr(x.shape, fy.data.map((v, i) => v + x.data[i]));
+  return o.normalizeFirst ? sum : ln(sum);
+}
+
+function feedForward(x: Arr, w: HubWeights): Arr {
+  const h = dense(x, w['feedforward_intermediate_dense/kernel'], w['feedforward_intermediate_dense/bias'], true);
+  return dense(h, w['feedforward_output_dense/kernel'], w['feedforward_output_dense/bias'], false);
+}
+
+/**
+ * keras-hub TransformerEncoder: `mask` is the self-attention's whole mask
+ * `[B, T, T]` (0/1), built by the caller with `kerasMask` from keras-hub's
+ * rule (padding `[B,1,T]` & attention mask, and, when the mask rides on x,
+ * its MultiHeadAttention's query `[B,T,1]` and value `[B,1,T]` masks).
+ */
+export function refHubEncoder(x: Arr, w: HubWeights, mask: Arr | undefined, path: 'scores' | 'fused', o: HubOptions = {}): { output: Arr; scores: Arr } {
+  let scores = arr([0]);
+  const h = block(x, w, 'self_attention_layer_norm', o, (y) => {
+    const r = refKerasAttention(y, y, y, hubAttention(w, 'self_attention_layer'), mask, path);
+    scores = r.scores;
+    return r.output;
+  });
+  return { output: block(h, w, 'feedforward_layer_norm', o, (y) => feedForward(y, w)), scores };
+}
+
+/** keras-hub TransformerDecoder: `selfMask` `[B,T,T]` (causal included by the caller), `crossMask` `[B,T,S]`. */
+export function refHubDecoder(
+  x: Arr, w: HubWeights, encoder: Arr | undefined, selfMask: Arr | undefined, crossMask: Arr | undefined,
+  path: 'scores' | 'fused', o: HubOptions = {},
+): { output: Arr; selfScores: Arr; crossScores?: Arr } {
+  let selfScores = arr([0]);
+  let crossScores: Arr | undefined;
+  let h = block(x, w, 'self_attention_layer_norm', o, (y) => {
+    const r = refKerasAttention(y, y, y, hubAttention(w, 'self_attention'), selfMask, path);
+    selfScores = r.scores;
+    return r.output;
+  });
+  if (encoder) {
+    h = block(h, w, 'cross_attention_layer_norm', o, (y) => {
+      const r = refKerasAttention(y, encoder, encoder, hubAttention(w, 'cross_attention'), crossMask, path);
+      crossScores = r.scores;
+      return r.output;
+    });
+  }
+  return { output: block(h, w, 'feedforward_layer_norm', o, (y) => feedForward(y, w)), selfScores, crossScores };
+}

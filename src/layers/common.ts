@@ -72,6 +72,16 @@ export function perInputMasks(inputs: tf.Tensor[], mask: unknown): Array<tf.Tens
 }
 
 /**
+ * A copy of the mask riding on an input, for an output to carry (or null).
+ * tfjs disposes a tensor's `kerasMask` with the tensor, and its model
+ * executor disposes inputs once used, so an output must not share its
+ * input's mask object.
+ */
+export function ownCopy(mask: tf.Tensor | null | undefined): tf.Tensor | null {
+  return mask === null || mask === undefined || mask.isDisposed ? null : tf.clone(mask);
+}
+
+/**
  * tfjs models run their layers with the model's call arguments only
  * (`training`): arguments given to `apply` on symbolic tensors are not kept.
  * Rather than let `useCausalMask` or `returnAttentionScores` vanish when the

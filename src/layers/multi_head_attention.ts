@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from './tfjs_types';
-import { asList, checkBool, combineLayerMasks, inputShapes, lastDim, perInputMasks } from './common';
+import { asList, ownCopy, checkBool, combineLayerMasks, inputShapes, lastDim, perInputMasks } from './common';
 import { KerasAttentionOptions, Kwargs, MultiHeadBase, MultiHeadBaseArgs } from './multi_head_base';
 
 /** Arguments of `MultiHeadAttention` (Keras's, in camelCase). */
@@ -99,10 +99,12 @@ export class MultiHeadAttention extends MultiHeadBase {
   }
 
   override computeMask(
-    _inputs: tf.Tensor | tf.Tensor[],
+    inputs: tf.Tensor | tf.Tensor[],
     mask?: tf.Tensor | tf.Tensor[],
   ): tf.Tensor | tf.Tensor[] {
-    const queryMask = Array.isArray(mask) ? (mask[0] ?? null) : (mask ?? null);
+    // tfjs's eager apply asks without the input masks: the query's rides on it.
+    const query = asList(inputs)[0] as tf.Tensor | undefined;
+    const queryMask = Array.isArray(mask) ? (mask[0] ?? null) : (mask ?? ownCopy(query?.kerasMask));
     return this.outputMask(queryMask);
   }
 
@@ -121,7 +123,13 @@ export class MultiHeadAttention extends MultiHeadBase {
     const [query, value] = list;
     const key = list[2] ?? value;
     const explicit = list[3] ?? (kwargs['attentionMask'] as tf.Tensor | undefined) ?? null;
-    const masks = perInputMasks([query, value, key], kwargs['mask']);
+    // A list of masks (one per input, as tfjs's container passes them, or the
+    // blocks' [null, null, null]) is taken as given; a single mask or none
+    // (tfjs's model executor) falls back to the masks riding on the tensors.
+    const given = kwargs['mask'];
+    const masks = Array.isArray(given)
+      ? [0, 1, 2].map((i) => (given[i] as tf.Tensor | null | undefined) ?? null)
+      : perInputMasks([query, value, key], given);
     const causalArg = kwargs['useCausalMask'];
     const causal = typeof causalArg === 'boolean' ? causalArg : this.useCausalMask;
     const returnScores = this.wantsScores(kwargs);

@@ -175,9 +175,30 @@ export function feedForward(x: tf.Tensor, inner: tf.layers.Layer, outer: tf.laye
   return outer.call(inner.call(x, {}) as tf.Tensor, {}) as tf.Tensor;
 }
 
-export function attend(mha: MultiHeadAttention, q: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | null, kwargs: Kwargs): tf.Tensor {
+/**
+ * One attention sublayer call: query q, value (and key) v, the block's whole
+ * mask (bool, broadcastable to `[B, T, S]`, or null). The sublayer is given
+ * no Keras masks of its own (`mask: [null, null, null]`): the block decides
+ * every mask, as keras-hub does. Returns the output and, when asked, the
+ * scores `[B, N, T, S]`.
+ */
+export function attend(
+  mha: MultiHeadAttention, q: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | null, kwargs: Kwargs,
+): { output: tf.Tensor; scores?: tf.Tensor } {
   const inputs = mask === null ? [q, v] : [q, v, v, mask];
-  return mha.call(inputs, kwargs) as tf.Tensor;
+  const r = mha.call(inputs, { ...kwargs, mask: [null, null, null] });
+  return Array.isArray(r) ? { output: r[0], scores: r[1] } : { output: r };
+}
+
+/**
+ * The padding mask that rides on a block's input tensor: the call's `mask`
+ * (tfjs passes the first input's; a list holds one per input) at `index`,
+ * else the tensor's own Keras mask. `[B, T]` or null.
+ */
+export function tensorMask(kwargs: Kwargs, index: number, x: tf.Tensor): tf.Tensor | null {
+  const given = kwargs['mask'];
+  const m = Array.isArray(given) ? (given as Array<tf.Tensor | null | undefined>)[index] : index === 0 ? (given as tf.Tensor | null | undefined) : undefined;
+  return m ?? x.kerasMask ?? null;
 }
 
 /** Input shapes as a list (a single shape becomes a one-element list). */

@@ -7,10 +7,11 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
-  newDense, newLayerNorm, residual, settingsConfig, shapeList, TransformerBlockArgs,
+  newDense, newLayerNorm, residual, settingsConfig, shapeList, tensorMask, TransformerBlockArgs,
 } from './transformer_common';
-import { checkBool } from './common';
+import { asList, ownCopy, checkBool } from './common';
 import type { MultiHeadAttention } from './multi_head_attention';
+import { ScoringLayer } from './scoring_layer';
 
 /** Arguments of `TransformerDecoder` (keras-hub's, camelCased, plus one tfjs addition). */
 export interface TransformerDecoderArgs extends TransformerBlockArgs {
@@ -25,6 +26,16 @@ export interface TransformerDecoderArgs extends TransformerBlockArgs {
    * decided at build time by whether an encoder sequence is among the inputs.
    */
   hasCrossAttention?: boolean;
+  /**
+   * Return `[output, selfAttentionScores, crossAttentionScores]` (the last
+   * only with cross-attention), scores `[B, N, T, T]` and `[B, N, T, S]`. A
+   * tfjs addition in the form of keras-hub's TransformerEncoder's
+   * `return_attention_scores` (keras-hub's decoder has no such argument; its
+   * cached call returns `(outputs, self_cache, cross_cache)` in the same
+   * order); as there, the attentions then take Keras's scores path. The call
+   * argument `returnAttentionScores` works on concrete tensors. Default false.
+   */
+  returnAttentionScores?: boolean;
 }
 
 const NAME = 'TransformerDecoder';
@@ -47,14 +58,20 @@ const ROLES = [
  * (`hasCrossAttention: false`), the inputs are `[decoderSequence,
  * decoderPaddingMask?, decoderAttentionMask?]`. Call kwarg `inputNames`
  * names the inputs after the first when some are skipped (e.g.
- * `['encoderSequence', 'encoderPaddingMask']`); the Keras loader sets it. A Keras mask on the decoder
- * sequence is used as its padding mask when none is given.
+ * `['encoderSequence', 'encoderPaddingMask']`); the Keras loader sets it.
+ * Keras masks riding on the sequences (from an Embedding or
+ * TokenAndPositionEmbedding with maskZero, or a TransformerEncoder's output,
+ * which keeps its input's mask) are the padding masks when none is given:
+ * the decoder sequence's for self-attention, the encoder sequence's for
+ * cross-attention. As in keras-hub (whose cached attention takes no Keras
+ * masks), they act exactly as the same masks given as inputs.
  * Sublayers, in keras-hub's weight order: `self_attention`,
  * `self_attention_layer_norm`, [`cross_attention`,
  * `cross_attention_layer_norm`], `feedforward_intermediate_dense`,
  * `feedforward_output_dense`, `feedforward_layer_norm`.
  *
- * @returns `[B, T, D]`.
+ * @returns `[B, T, D]`, or with `returnAttentionScores` `[output, selfScores,
+ *   crossScores?]`.
  *
  * @example
  * ```ts
@@ -62,8 +79,9 @@ const ROLES = [
  * (dec.apply([tf.ones([1, 4, 16]), tf.ones([1, 6, 16])]) as tf.Tensor).shape;   // [1, 4, 16]
  * ```
  */
-export class TransformerDecoder extends tf.layers.Layer {
+export class TransformerDecoder extends ScoringLayer {
   static className = NAME;
+  protected readonly returnAttentionScores: boolean;
   private readonly settings: BlockSettings;
   private readonly useCausalMask: boolean;
   private readonly inputNames?: string[];
@@ -82,7 +100,12 @@ export class TransformerDecoder extends tf.layers.Layer {
     this.useCausalMask = checkBool(NAME, 'useCausalMask', args.useCausalMask, true);
     this.inputNames = args.inputNames ?? undefined;
     if (args.hasCrossAttention !== undefined && args.hasCrossAttention !== null) this.hasCrossAttention = checkBool(NAME, 'hasCrossAttention', args.hasCrossAttention, false);
-    this.supportsMasking = true;
+    this.returnAttentionScores = checkBool(NAME, 'returnAttentionScores', args.returnAttentionScores, false);
+  }
+
+  /** The index of the encoder sequence among the inputs (1 unless inputNames says otherwise). */
+  private encoderIndex(names: unknown): number {
+    return Array.isArray(names) ? names.indexOf('encoderSequence') + 1 : 1;
   }
 
   private pendingNames?: unknown;
@@ -110,7 +133,7 @@ export class TransformerDecoder extends tf.layers.Layer {
     const s = this.settings;
     const K = headSize(NAME, D, s.numHeads);
     this.hasCrossAttention = this.crossFromShapes(shapes, this.pendingNames);
-    const encoderIndex = Array.isArray(this.pendingNames) ? this.pendingNames.indexOf('encoderSequence') + 1 : 1;
+    const encoderIndex = this.encoderIndex(this.pendingNames);
     this.selfAttention = newAttention('self_attention', s, K);
     buildSublayer(this.selfAttention, [x, x]);
     this.selfAttentionNorm = newLayerNorm('self_attention_layer_norm', s);
@@ -138,7 +161,7 @@ export class TransformerDecoder extends tf.layers.Layer {
     this.built = true;
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     const names = kwargs['inputNames'] ?? this.inputNames;
     const cross = this.crossFromShapes(list.map((t) => t.shape), names);
@@ -158,32 +181,51 @@ export class TransformerDecoder extends tf.layers.Layer {
     if (cross && (encoder === undefined || encoder === null || encoder.rank !== 3)) {
       throw new Error(`${NAME}: this layer has cross-attention; expected an encoderSequence [B, S, D] as input 1, but got ${encoder === undefined || encoder === null ? 'none' : `[${encoder.shape.join(',')}]`}.`);
     }
-    const given = Array.isArray(kwargs['mask']) ? (kwargs['mask'] as tf.Tensor[])[0] : (kwargs['mask'] as tf.Tensor | undefined);
-    const decPadding = roles.decoderPaddingMask ?? given ?? x.kerasMask ?? null;
+    const decPadding = roles.decoderPaddingMask ?? tensorMask(kwargs, 0, x);
+    const encPadding = cross ? roles.encoderPaddingMask ?? tensorMask(kwargs, list.indexOf(encoder!), encoder!) : null;
     const causalArg = kwargs['useCausalMask'];
     const causal = typeof causalArg === 'boolean' ? causalArg : this.useCausalMask;
     const training = kwargs['training'] === true;
+    const returnAttentionScores = this.wantsScores(kwargs);
     const s = this.settings;
     return tf.tidy(() => {
+      const scores: tf.Tensor[] = [];
+      const run = (mha: MultiHeadAttention, q: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | null, useCausalMask: boolean) => {
+        const r = attend(mha, q, v, mask, { training, useCausalMask, returnAttentionScores });
+        if (r.scores) scores.push(r.scores);
+        return r.output;
+      };
       const selfMask = mergeMasks(decPadding, roles.decoderAttentionMask ?? null);
-      let h = residual(x, this.selfAttentionNorm!, s, training,
-        (y) => attend(this.selfAttention!, y, y, selfMask, { training, useCausalMask: causal }));
+      let h = residual(x, this.selfAttentionNorm!, s, training, (y) => run(this.selfAttention!, y, y, selfMask, causal));
       if (cross) {
-        const crossMask = mergeMasks(roles.encoderPaddingMask ?? encoder!.kerasMask ?? null, roles.encoderAttentionMask ?? null);
-        h = residual(h, this.crossAttentionNorm!, s, training,
-          (y) => attend(this.crossAttention!, y, encoder!, crossMask, { training }));
+        const crossMask = mergeMasks(encPadding, roles.encoderAttentionMask ?? null);
+        h = residual(h, this.crossAttentionNorm!, s, training, (y) => run(this.crossAttention!, y, encoder!, crossMask, false));
       }
-      return residual(h, this.feedforwardNorm!, s, training, (y) => feedForward(y, this.intermediate!, this.outputDense!));
+      const out = residual(h, this.feedforwardNorm!, s, training, (y) => feedForward(y, this.intermediate!, this.outputDense!));
+      return returnAttentionScores ? [out, ...scores] : out;
     });
   }
 
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
-    return shapeList(inputShape)[0];
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
+    const shapes = shapeList(inputShape);
+    const x = shapes[0];
+    if (!this.wantsScores()) return x;
+    const N = this.settings.numHeads;
+    const out: tf.Shape[] = [x, [x[0], N, x[1], x[1]]];
+    if (this.crossFromShapes(shapes, this.pendingNames ?? this.inputNames)) {
+      const e = shapes[this.encoderIndex(this.pendingNames ?? this.inputNames)];
+      out.push([x[0], N, x[1], e === undefined ? null : e[1]]);
+    }
+    return out;
   }
 
-  override computeMask(_inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
-    // The output keeps the padding of the decoder sequence (null when none).
-    return ((Array.isArray(mask) ? mask[0] : mask) ?? null) as tf.Tensor;
+  override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
+    // The output keeps the padding of the decoder sequence (null when none);
+    // tfjs's eager apply asks without the input masks: x's own rides on it.
+    const x = asList(inputs)[0] as tf.Tensor | undefined;
+    const m = ((Array.isArray(mask) ? mask[0] : mask) ?? ownCopy(x?.kerasMask)) as tf.Tensor;
+    if (!this.wantsScores()) return m;
+    return [m, ...(this.hasCrossAttention ? [null, null] : [null])] as tf.Tensor[];
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -193,6 +235,7 @@ export class TransformerDecoder extends tf.layers.Layer {
       useCausalMask: this.useCausalMask,
       hasCrossAttention: this.hasCrossAttention ?? null,
       inputNames: this.inputNames ?? null,
+      returnAttentionScores: this.returnAttentionScores,
     };
   }
 }

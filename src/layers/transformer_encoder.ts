@@ -7,12 +7,23 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
-  newDense, newLayerNorm, residual, settingsConfig, shapeList, TransformerBlockArgs,
+  newDense, newLayerNorm, residual, settingsConfig, shapeList, tensorMask, TransformerBlockArgs,
 } from './transformer_common';
+import { asList, ownCopy, checkBool, combineLayerMasks } from './common';
 import type { MultiHeadAttention } from './multi_head_attention';
+import { ScoringLayer } from './scoring_layer';
 
-/** Arguments of `TransformerEncoder` (keras-hub's, camelCased). */
-export type TransformerEncoderArgs = TransformerBlockArgs;
+/** Arguments of `TransformerEncoder` (keras-hub's, camelCased, plus one tfjs addition). */
+export interface TransformerEncoderArgs extends TransformerBlockArgs {
+  /**
+   * Return `[output, scores]`, scores `[B, N, T, T]` the self-attention's
+   * weights: keras-hub's call argument `return_attention_scores`. A
+   * constructor argument too because tfjs computes symbolic output shapes
+   * without the call's arguments; the call argument `returnAttentionScores`
+   * works on concrete tensors. Default false.
+   */
+  returnAttentionScores?: boolean;
+}
 
 const NAME = 'TransformerEncoder';
 
@@ -28,15 +39,23 @@ const NAME = 'TransformerEncoder';
  * attentionMask]` with attentionMask `[B, T, T]` (true = may attend); both
  * masks are and'ed. Call kwarg `inputNames` names the inputs after x when
  * they are not in that order (e.g. `['attentionMask']`); the Keras loader
- * sets it. A Keras mask flowing in with x (e.g. from an Embedding
- * with maskZero) is used as the padding mask when none is given.
+ * sets it. A Keras mask flowing in with x (e.g. from an Embedding or
+ * TokenAndPositionEmbedding with maskZero) is the padding mask when none is
+ * given, and, as in keras-hub (its MultiHeadAttention also takes the
+ * query's and value's Keras masks), it hides the padded query rows too: on
+ * the real tokens' rows the two ways of giving a mask agree; a padded row
+ * with a mask on x sees nothing (uniform weights, or zeros with scores, as
+ * Keras ≥ 3.10). The output keeps x's mask.
+ * With `returnAttentionScores` (keras-hub's `return_attention_scores`) the
+ * block returns `[output, scores]`; as in keras-hub, the attention then
+ * takes Keras's scores path.
  * Sublayers, in keras-hub's weight order: `self_attention_layer`
  * (MultiHeadAttention, keyDim = D / numHeads), `self_attention_layer_norm`,
  * `feedforward_layer_norm`, `feedforward_intermediate_dense`,
  * `feedforward_output_dense`; weights are named
  * `<name>/self_attention_layer/query/kernel` and so on.
  *
- * @returns `[B, T, D]`.
+ * @returns `[B, T, D]`, or `[output, scores]` with scores `[B, N, T, T]`.
  *
  * @example
  * ```ts
@@ -44,8 +63,9 @@ const NAME = 'TransformerEncoder';
  * (enc.apply(tf.ones([1, 5, 16])) as tf.Tensor).shape;   // [1, 5, 16]
  * ```
  */
-export class TransformerEncoder extends tf.layers.Layer {
+export class TransformerEncoder extends ScoringLayer {
   static className = NAME;
+  protected readonly returnAttentionScores: boolean;
   private readonly settings: BlockSettings;
   private readonly inputNames?: string[];
   private attention?: MultiHeadAttention;
@@ -58,7 +78,7 @@ export class TransformerEncoder extends tf.layers.Layer {
     super(args);
     this.settings = blockSettings(NAME, args);
     this.inputNames = args.inputNames ?? undefined;
-    this.supportsMasking = true;
+    this.returnAttentionScores = checkBool(NAME, 'returnAttentionScores', args.returnAttentionScores, false);
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -80,7 +100,7 @@ export class TransformerEncoder extends tf.layers.Layer {
     this.built = true;
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     if (list.length < 1 || list.length > 3) {
       throw new Error(`${NAME}: expected inputs x or [x, paddingMask?, attentionMask?], but got ${list.length} inputs.`);
@@ -88,28 +108,45 @@ export class TransformerEncoder extends tf.layers.Layer {
     const [x] = list;
     if (x.rank !== 3) throw new Error(`${NAME}: expected x of rank 3 [B, T, D], but got [${x.shape.join(',')}].`);
     const roles = assignRoles(NAME, list, kwargs['inputNames'] ?? this.inputNames, ['paddingMask', 'attentionMask']);
-    const given = Array.isArray(kwargs['mask']) ? (kwargs['mask'] as tf.Tensor[])[0] : (kwargs['mask'] as tf.Tensor | undefined);
-    const padding = roles.paddingMask ?? given ?? x.kerasMask ?? null;
+    // The mask riding on x, which keras-hub's attention also takes as query and value masks.
+    const onX = tensorMask(kwargs, 0, x);
+    const padding = roles.paddingMask ?? onX;
     const training = kwargs['training'] === true;
+    const returnAttentionScores = this.wantsScores(kwargs);
     const s = this.settings;
     return tf.tidy(() => {
-      const mask = mergeMasks(padding, roles.attentionMask ?? null);
-      const h = residual(x, this.attentionNorm!, s, training, (y) => attend(this.attention!, y, y, mask, { training }));
-      return residual(h, this.feedforwardNorm!, s, training, (y) => feedForward(y, this.intermediate!, this.outputDense!));
+      const merged = mergeMasks(padding, roles.attentionMask ?? null);
+      const mask = onX === null ? merged : combineLayerMasks(onX, onX, null, merged);
+      let scores: tf.Tensor | undefined;
+      const h = residual(x, this.attentionNorm!, s, training, (y) => {
+        const r = attend(this.attention!, y, y, mask, { training, returnAttentionScores });
+        scores = r.scores;
+        return r.output;
+      });
+      const out = residual(h, this.feedforwardNorm!, s, training, (y) => feedForward(y, this.intermediate!, this.outputDense!));
+      return returnAttentionScores ? [out, scores as tf.Tensor] : out;
     });
   }
 
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
-    return shapeList(inputShape)[0];
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
+    const x = shapeList(inputShape)[0];
+    return this.wantsScores() ? [x, [x[0], this.settings.numHeads, x[1], x[1]]] : x;
   }
 
-  override computeMask(_inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
-    // The output keeps the padding of x (null when x has none).
-    return ((Array.isArray(mask) ? mask[0] : mask) ?? null) as tf.Tensor;
+  override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
+    // The output keeps the padding of x (null when x has none). tfjs's eager
+    // apply asks without the input masks: x's own rides on it.
+    const x = asList(inputs)[0] as tf.Tensor | undefined;
+    return this.outputMask((Array.isArray(mask) ? mask[0] : mask) ?? ownCopy(x?.kerasMask));
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), ...settingsConfig(this.settings), inputNames: this.inputNames ?? null };
+    return {
+      ...super.getConfig(),
+      ...settingsConfig(this.settings),
+      inputNames: this.inputNames ?? null,
+      returnAttentionScores: this.returnAttentionScores,
+    };
   }
 }
 tf.serialization.registerClass(TransformerEncoder);
