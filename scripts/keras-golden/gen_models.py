@@ -100,7 +100,7 @@ def save_model(name, model, inputs, env=ENV, intermediate_layers=(),
         "input_dtypes": [str(np.asarray(x).dtype) for x in ins],
         "inputs": tl(inputs) if not isinstance(inputs, (list, tuple))
         else [tl(x) for x in ins],
-        "output_names": [t.name for t in model.outputs] if isinstance(
+        "output_names": [model.layers[-1].name] if isinstance(
             model, keras.Sequential) else list(model.output_names),
         "predictions": tl(pred) if not isinstance(pred, (list, tuple))
         else [tl(p) for p in pred],
@@ -172,7 +172,26 @@ if wants("model_text_classifier"):
                              ).predict(x, verbose=0)
         m = x != 0
         h_masked = np.where(m[..., None], h, -np.inf)
+        # The padded query rows are fully masked rows. Same layers, but the
+        # MHA called with return_attention_scores=True (scores dropped):
+        # Keras's other path for those rows (output = bias, not uniform).
+        ti = keras.Input(shape=(10,), dtype="int32")
+        e = model.get_layer("embedding")(ti)
+        a2, _ = model.get_layer("multi_head_attention")(
+            e, e, return_attention_scores=True)
+        z = model.get_layer("add")([e, a2])
+        for n in ("layer_normalization",):
+            z = model.get_layer(n)(z)
+        f2 = model.get_layer("ffn_2")(model.get_layer("ffn_1")(z))
+        z = model.get_layer("add_1")([z, f2])
+        z = model.get_layer("layer_normalization_1")(z)
+        z = model.get_layer("global_max_pooling1d")(z)
+        z = model.get_layer("dense")(model.get_layer("dropout")(z))
+        p_scores_path = keras.Model(ti, z).predict(x, verbose=0)
         return {
+            "max_abs(predictions - same layers with the MHA on its "
+            "return_attention_scores path)":
+                float(np.abs(p_scores_path - pred).max()),
             "GlobalMaxPooling1D.supports_masking":
                 bool(model.get_layer("global_max_pooling1d").supports_masking),
             "max_abs(pooled - max over all steps)":
