@@ -6,18 +6,38 @@
  * predictions.json (cpu backend). Prints one line per model and conversion and
  * a total. A diagnostic for people, not a test (the jest tests are the check).
  *
- *   npm run build && node scripts/keras-golden/baseline_check.mjs [dir]
+ *   npm run build && node scripts/keras-golden/baseline_check.mjs [--plain] [dir]
  *
- * dir defaults to __tests__/fixtures/keras-real-extra.
+ * dir defaults to __tests__/fixtures/keras-real-extra. --plain loads with
+ * plain tfjs (tf.loadLayersModel with a file IOHandler) instead of the library.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 
 const root = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
-const lib = await import(pathToFileURL(join(root, 'dist/index.mjs')).href);
-const dir = resolve(process.argv[2] ?? join(root, '__tests__/fixtures/keras-real-extra'));
+const args = process.argv.slice(2);
+const plain = args.includes('--plain');
+const dir = resolve(args.find((a) => a !== '--plain') ?? join(root, '__tests__/fixtures/keras-real-extra'));
+
+function fileHandler(modelJson) {
+  return {
+    load: async () => {
+      const mj = JSON.parse(readFileSync(modelJson, 'utf8'));
+      const bufs = mj.weightsManifest.flatMap((g) => g.paths.map((q) => readFileSync(join(dirname(modelJson), q))));
+      const b = Buffer.concat(bufs);
+      return {
+        modelTopology: mj.modelTopology,
+        weightSpecs: mj.weightsManifest.flatMap((g) => g.weights),
+        weightData: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength),
+      };
+    },
+  };
+}
+const load = plain
+  ? (f) => tf.loadLayersModel(fileHandler(f))
+  : (await import(pathToFileURL(join(root, 'dist/index.mjs')).href)).loadKerasModel;
 
 await tf.setBackend('cpu');
 let ok = 0;
@@ -28,7 +48,7 @@ for (const m of readdirSync(dir).filter((x) => x.startsWith('model_')).sort()) {
     n++;
     let msg;
     try {
-      const model = await lib.loadKerasModel(join(dir, m, sub, 'model.json'));
+      const model = await load(join(dir, m, sub, 'model.json'));
       const ins = p.input_names.length > 1 ? p.inputs : [p.inputs];
       const xs = ins.map((x, i) => tf.tensor(x, undefined, p.input_dtypes[i] === 'int32' ? 'int32' : 'float32'));
       const y = model.predict(xs.length === 1 ? xs[0] : xs);
