@@ -12,6 +12,7 @@ import { TransformerEncoder } from '../../src/layers/transformer_encoder';
 import { TokenAndPositionEmbedding } from '../../src/layers/token_and_position_embedding';
 import { arr, Arr, map, nested, randn } from '../reference';
 import { HubWeights, kerasMask, refHubDecoder, refHubEncoder } from './keras_attention_reference';
+import { layerBattery } from './battery';
 
 const f32 = (a: Arr): Arr => map(a, (x) => Math.fround(x));
 const tensor = (a: Arr, dtype: 'float32' | 'int32' | 'bool' = 'float32'): tf.Tensor => tf.tensor(Array.from(a.data), a.shape, dtype);
@@ -205,5 +206,61 @@ describe('TransformerDecoder attention scores', () => {
     const o3 = cross.apply([inp, tf.input({ shape: [S, D] })]) as tf.SymbolicTensor[];
     expect(o3.map((o) => o.shape)).toEqual([[null, T, D], [null, 2, T, T], [null, 2, T, S]]);
     expect(cross.getConfig().returnAttentionScores).toBe(true);
+  });
+});
+
+const mhaWeights = (p: string, D: number, N: number): Array<[string, number[]]> => {
+  const K = D / N;
+  return [
+    [`${p}/query/kernel`, [D, N, K]], [`${p}/query/bias`, [N, K]], [`${p}/key/kernel`, [D, N, K]], [`${p}/key/bias`, [N, K]],
+    [`${p}/value/kernel`, [D, N, K]], [`${p}/value/bias`, [N, K]], [`${p}/attention_output/kernel`, [N, K, D]], [`${p}/attention_output/bias`, [D]],
+  ];
+};
+const ln = (p: string, D: number): Array<[string, number[]]> => [[`${p}/gamma`, [D]], [`${p}/beta`, [D]]];
+const ffn = (D: number, I: number): Array<[string, number[]]> => [
+  ['feedforward_intermediate_dense/kernel', [D, I]], ['feedforward_intermediate_dense/bias', [I]],
+  ['feedforward_output_dense/kernel', [I, D]], ['feedforward_output_dense/bias', [D]],
+];
+
+layerBattery({
+  title: 'TransformerEncoder returning scores',
+  make: () => new TransformerEncoder({ intermediateDim: 6, numHeads: 2, returnAttentionScores: true }),
+  inputShapes: [[4, 6]],
+  weights: [...mhaWeights('self_attention_layer', 6, 2), ...ln('self_attention_layer_norm', 6), ...ln('feedforward_layer_norm', 6), ...ffn(6, 6)],
+  outputShapes: [[4, 6], [2, 4, 4]],
+});
+
+layerBattery({
+  title: 'TransformerDecoder with cross-attention',
+  make: () => new TransformerDecoder({ intermediateDim: 6, numHeads: 2 }),
+  inputShapes: [[4, 6], [5, 6]],
+  weights: [
+    ...mhaWeights('self_attention', 6, 2), ...ln('self_attention_layer_norm', 6), ...mhaWeights('cross_attention', 6, 2),
+    ...ln('cross_attention_layer_norm', 6), ...ffn(6, 6), ...ln('feedforward_layer_norm', 6),
+  ],
+  outputShapes: [[4, 6]],
+});
+
+describe('tfjs 4.22 behaviour behind ownCopy (src/layers/common.ts)', () => {
+  it('pins it: disposing a tensor disposes its kerasMask, so an output must not share its input\'s mask', () => {
+    const x = tf.ones([1, 3, 4]);
+    const mask = tf.tensor2d([[1, 1, 0]], [1, 3], 'bool');
+    x.kerasMask = mask;
+    x.dispose();
+    expect(mask.isDisposed).toBe(true);
+  });
+
+  it('so an encoder\'s output keeps a usable mask after its input is disposed', () => {
+    const enc = new TransformerEncoder({ intermediateDim: 4, numHeads: 2 });
+    const x = tf.randomNormal([1, 3, 4]);
+    x.kerasMask = tf.tensor2d([[1, 1, 0]], [1, 3], 'bool');
+    const y = enc.apply(x) as tf.Tensor;
+    x.dispose();
+    expect(y.kerasMask!.isDisposed).toBe(false);
+    expect(y.kerasMask!).toBeAllClose([[1, 1, 0]], 0);
+    const before = tf.memory().numTensors;
+    y.dispose();
+    expect(tf.memory().numTensors).toBe(before - 2); // the output and its own mask
+    enc.dispose();
   });
 });
