@@ -155,6 +155,8 @@ describe('GroupedQueryAttention', () => {
     [{ numQueryHeads: 2, numKeyValueHeads: 1 }, /GroupedQueryAttention: expected headDim to be a positive integer, but got headDim=undefined/],
     [{ numQueryHeads: 2, numKeyValueHeads: 1, headDim: 2, slidingWindow: -1 }, /GroupedQueryAttention: expected slidingWindow to be a positive integer, but got slidingWindow=-1/],
     [{ numQueryHeads: 2, numKeyValueHeads: 1, headDim: 2, dropout: 2 }, /GroupedQueryAttention: expected dropout to be a number in \[0, 1\), but got dropout=2/],
+    [{ numQueryHeads: 2, numKeyValueHeads: 1, headDim: 2, outputShape: 5 }, /GroupedQueryAttention: expected no outputShape \(a MultiHeadAttention argument; Keras's GroupedQueryAttention has none\), but got outputShape=5/],
+    [{ numQueryHeads: 2, numKeyValueHeads: 1, headDim: 2, numHeads: 2 }, /expected no numHeads/],
   ])('rejects %j before allocating anything', (args, msg) => {
     const before = tf.memory().numTensors;
     expect(() => new GroupedQueryAttention(args as never)).toThrow(msg);

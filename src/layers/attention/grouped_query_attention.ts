@@ -37,6 +37,12 @@ function headArgs(args: GroupedQueryAttentionArgs, layerName: string): { numHead
   if (args === undefined || args === null) {
     throw new Error(`${layerName}: expected arguments {headDim, numQueryHeads, numKeyValueHeads, ...}, but got ${String(args)}.`);
   }
+  for (const name of ['numHeads', 'keyDim', 'valueDim', 'outputShape', 'attentionAxes']) {
+    const v = (args as unknown as Record<string, unknown>)[name];
+    if (v !== undefined && v !== null) {
+      throw new Error(`${layerName}: expected no ${name} (a MultiHeadAttention argument; Keras's GroupedQueryAttention has none), but got ${name}=${JSON.stringify(v)}.`);
+    }
+  }
   const keyDim = checkPositiveInt(layerName, 'headDim', args.headDim);
   const numHeads = checkPositiveInt(layerName, 'numQueryHeads', args.numQueryHeads);
   const kvHeads = checkPositiveInt(layerName, 'numKeyValueHeads', args.numKeyValueHeads);
