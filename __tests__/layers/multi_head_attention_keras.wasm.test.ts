@@ -1,5 +1,5 @@
 /**
- * MultiHeadAttention against real Keras output (the shared keras-real set,
+ * MultiHeadAttention against real Keras output (on cpu and wasm) (the shared keras-real set,
  * __tests__/fixtures/keras-real/mha.json: Keras 3.16.0, torch backend; its
  * README says how it was made) and, for Keras 3.16's options that the set has
  * no case for (sliding_window, use_gate), against the float64 reference of

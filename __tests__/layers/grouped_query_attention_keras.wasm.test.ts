@@ -1,7 +1,7 @@
 /**
  * GroupedQueryAttention and MultiHeadAttention's Keras 3.16 options against
  * real Keras output: __tests__/fixtures/keras-real-extra/{gqa,mha_options,
- * fully_masked}.json, written by Keras 3.16.0 (torch backend) through
+^ * fully_masked}.json, written by Keras 3.16.0 (torch backend) through
  * scripts/keras-golden/ (its README says exactly how).
  */
 import * as tf from '@tensorflow/tfjs';
