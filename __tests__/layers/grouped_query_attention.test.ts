@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GroupedQueryAttention, GroupQueryAttention, layers, MultiHeadAttention } from '../../src';
+import { AttentionError } from '../../src/errors';
 import { callSignatureOf } from '../../src/layers/base/call_signature';
 import { arr, Arr, nested, randn } from '../reference';
 import { KerasAttentionWeights, kerasMask, refKerasAttention } from './keras_attention_reference';
@@ -160,6 +161,7 @@ describe('GroupedQueryAttention', () => {
   ])('rejects %j before allocating anything', (args, msg) => {
     const before = tf.memory().numTensors;
     expect(() => new GroupedQueryAttention(args as never)).toThrow(msg);
+    if (/expected no|divisible/.test(String(msg))) expect(() => new GroupedQueryAttention(args as never)).toThrow(AttentionError);
     expect(tf.memory().numTensors).toBe(before);
   });
 
@@ -167,6 +169,7 @@ describe('GroupedQueryAttention', () => {
     const layer = new GroupedQueryAttention({ headDim: 2, numQueryHeads: 2, numKeyValueHeads: 1 });
     expect(() => layer.apply([tf.input({ shape: [3, 4] }), tf.input({ shape: [5, 6] })]))
       .toThrow(/GroupedQueryAttention: expected query and value to have the same last dimension, but got query \[,3,4\] and value \[,5,6\]/);
+    expect(() => layer.apply([tf.input({ shape: [3, 4] }), tf.input({ shape: [5, 6] })])).toThrow(AttentionError);
   });
 });
 

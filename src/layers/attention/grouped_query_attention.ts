@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { CallSignature } from '../base/call_signature';
+import { AttentionError } from '../../errors';
 import type { LayerArgs } from '../tfjs_types';
 import { checkPositiveInt, inputShapes } from '../common';
 import type { KerasAttentionOptions, MultiHeadBaseArgs } from '../multi_head_base';
@@ -35,19 +36,19 @@ const NAME = 'GroupedQueryAttention';
 /** Checks the head arguments, in Keras's names, before anything else is built. */
 function headArgs(args: GroupedQueryAttentionArgs, layerName: string): { numHeads: number; keyDim: number; kvHeads: number } {
   if (args === undefined || args === null) {
-    throw new Error(`${layerName}: expected arguments {headDim, numQueryHeads, numKeyValueHeads, ...}, but got ${String(args)}.`);
+    throw new AttentionError(`${layerName}: expected arguments {headDim, numQueryHeads, numKeyValueHeads, ...}, but got ${String(args)}.`);
   }
   for (const name of ['numHeads', 'keyDim', 'valueDim', 'outputShape', 'attentionAxes']) {
     const v = (args as unknown as Record<string, unknown>)[name];
     if (v !== undefined && v !== null) {
-      throw new Error(`${layerName}: expected no ${name} (a MultiHeadAttention argument; Keras's GroupedQueryAttention has none), but got ${name}=${JSON.stringify(v)}.`);
+      throw new AttentionError(`${layerName}: expected no ${name} (a MultiHeadAttention argument; Keras's GroupedQueryAttention has none), but got ${name}=${JSON.stringify(v)}.`);
     }
   }
   const keyDim = checkPositiveInt(layerName, 'headDim', args.headDim);
   const numHeads = checkPositiveInt(layerName, 'numQueryHeads', args.numQueryHeads);
   const kvHeads = checkPositiveInt(layerName, 'numKeyValueHeads', args.numKeyValueHeads);
   if (numHeads % kvHeads !== 0) {
-    throw new Error(
+    throw new AttentionError(
       `${layerName}: expected numQueryHeads to be divisible by numKeyValueHeads, but got numQueryHeads=${numHeads} and numKeyValueHeads=${kvHeads}.`,
     );
   }
@@ -77,7 +78,7 @@ function headArgs(args: GroupedQueryAttentionArgs, layerName: string): { numHead
  * `dropout > 0`, uniform weights otherwise (Keras ≥ 3.10 on each path).
  *
  * @returns `[B, T, D]`, or `[output, scores]` with scores `[B, Nq, T, S]`.
- * @throws AttentionError-style `Error` for bad arguments; in a functional
+ * @throws AttentionError for bad arguments; in a functional
  *   model, Keras's own check that query and value have the same last dimension.
  *
  * @example
@@ -109,7 +110,7 @@ export class GroupedQueryAttention extends MultiHeadAttention {
     const [qs, vs] = inputShapes(this.getClassName(), inputShape, 2, 4, 3);
     // Keras's compute_output_shape requires it (so a Keras functional model does).
     if (qs[2] !== vs[2]) {
-      throw new Error(
+      throw new AttentionError(
         `${this.getClassName()}: expected query and value to have the same last dimension, but got query [${qs.join(',')}] and value [${vs.join(',')}].`,
       );
     }
