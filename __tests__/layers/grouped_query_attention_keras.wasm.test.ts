@@ -4,7 +4,10 @@
 ^ * fully_masked}.json, written by Keras 3.16.0 (torch backend) through
  * scripts/keras-golden/ (its README says exactly how).
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { GroupedQueryAttention } from '../../src';
 import { attentionLayer, caseShapes, readReal, RealCase, runAttentionCase } from './keras_real_cases';
 
 const files = ['keras-real-extra/gqa.json', 'keras-real-extra/mha_options.json', 'keras-real-extra/fully_masked.json'];
@@ -49,5 +52,27 @@ describe('fully masked rows (keras-real-extra/fully_masked.json)', () => {
       expect(p[b][t]).toBeAllClose(c.output_without_scores_call![b][t], 1e-5);
       expect(p[b][t]).not.toBeAllClose(bias, 1e-3);
     }
+  });
+});
+
+describe('GroupedQueryAttention in a functional model (keras-real-extra/model_gqa)', () => {
+  it('Embedding(maskZero) → GroupQueryAttention(x, x) gives Keras\'s intermediate output', () => {
+    const dir = path.join(__dirname, '../fixtures/keras-real-extra/model_gqa');
+    const p = JSON.parse(fs.readFileSync(path.join(dir, 'predictions.json'), 'utf8')) as { inputs: number[][]; intermediate: { gqa: number[][][] } };
+    const W = JSON.parse(fs.readFileSync(path.join(dir, 'weights.json'), 'utf8')) as Array<{ path: string; shape: number[]; value: number[] }>;
+    const w = (name: string) => {
+      const x = W.find((q) => q.path === name)!;
+      return tf.tensor(x.value, x.shape);
+    };
+    const ids = tf.input({ shape: [8], dtype: 'int32' });
+    const emb = tf.layers.embedding({ inputDim: 20, outputDim: 8, maskZero: true, name: 'embedding' });
+    const x = emb.apply(ids) as tf.SymbolicTensor;
+    const gqa = new GroupedQueryAttention({ headDim: 4, numQueryHeads: 4, numKeyValueHeads: 2, name: 'gqa' });
+    const model = tf.model({ inputs: ids, outputs: gqa.apply([x, x]) as tf.SymbolicTensor });
+    emb.setWeights([w('embedding/embeddings')]);
+    gqa.setWeights(gqa.weights.map((v) => w(v.originalName)));
+    const out = model.predict(tf.tensor(p.inputs, undefined, 'int32')) as tf.Tensor; // one input: its rows
+    expect(out).toBeAllClose(p.intermediate.gqa, 1e-5);
+    model.dispose();
   });
 });
