@@ -62,3 +62,26 @@ describe('saved configs stay clean', () => {
     twice.dispose();
   });
 });
+
+describe('MultiHeadAttention Keras masks of the wrong shape', () => {
+  it('are refused by name before anything is computed, with a hint for the mask tfjs 4.22\'s Add gives', () => {
+    const layer = new MultiHeadAttention({ numHeads: 2, keyDim: 2 });
+    const x = tf.ones([3, 4, 6]);
+    tf.dispose(layer.apply([x, x]) as tf.Tensor); // builds the weights
+    const before = tf.memory().numTensors;
+    const addStyle = tf.ones([1, 3, 4], 'bool');
+    expect(() => layer.apply([x, x], { mask: [addStyle, null] })).toThrow(
+      /MultiHeadAttention: expected the Keras mask of the query to have shape \[3,4\] \(batch, length\), but got \[1,3,4\]\. \(tfjs 4\.22's Add and other merge layers give their output such a mask\.\)/,
+    );
+    const wrongLength = tf.ones([3, 5], 'bool');
+    expect(() => layer.apply([x, x], { mask: [null, wrongLength] })).toThrow(/expected the Keras mask of the value to have shape \[3,4\] \(batch, length\), but got \[3,5\]\.$/);
+    expect(tf.memory().numTensors).toBe(before + 2);
+  });
+
+  it('pins tfjs 4.22: Add gives its output a [1, B, T] mask (Keras: [B, T], the OR of its inputs\' masks)', () => {
+    const add = tf.layers.add();
+    const a = tf.ones([3, 4, 2]);
+    const m = add.computeMask([a, a], [tf.ones([3, 4], 'bool'), tf.ones([3, 4], 'bool')]) as tf.Tensor;
+    expect(m.shape).toEqual([1, 3, 4]);
+  });
+});

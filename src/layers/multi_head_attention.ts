@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from './tfjs_types';
+import { AttentionError } from '../errors';
 import { asList, ownCopy, checkBool, combineLayerMasks, inputShapes, lastDim, perInputMasks } from './common';
 import { KerasAttentionOptions, Kwargs, MultiHeadBase, MultiHeadBaseArgs } from './multi_head_base';
 
@@ -130,6 +131,16 @@ export class MultiHeadAttention extends MultiHeadBase {
     const masks = Array.isArray(given)
       ? [0, 1, 2].map((i) => (given[i] as tf.Tensor | null | undefined) ?? null)
       : perInputMasks([query, value, key], given);
+    const roles = ['query', 'value', 'key'];
+    [query, value, key].forEach((x, i) => {
+      const m = masks[i];
+      if (m && (m.rank !== 2 || m.shape[0] !== x.shape[0] || m.shape[1] !== x.shape[1])) {
+        throw new AttentionError(
+          `${this.getClassName()}: expected the Keras mask of the ${roles[i]} to have shape [${x.shape.slice(0, 2).join(',')}] (batch, length), but got [${m.shape.join(',')}].` +
+            (m.rank === 3 && m.shape[0] === 1 ? " (tfjs 4.22's Add and other merge layers give their output such a mask.)" : ''),
+        );
+      }
+    });
     const causalArg = kwargs['useCausalMask'];
     const causal = typeof causalArg === 'boolean' ? causalArg : this.useCausalMask;
     const returnScores = this.wantsScores(kwargs);
