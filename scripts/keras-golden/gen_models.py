@@ -286,6 +286,23 @@ if wants("model_hub_seq2seq"):
                                     "transformer_decoder"],
                checks=checks)
 
+# ------------------------------------------- decoder-only LM (GPT-like)
+if wants("model_hub_decoder_lm"):
+    print("model_hub_decoder_lm")
+    inp = keras.Input(shape=(8,), dtype="int32", name="tokens")
+    x = hub.TokenAndPositionEmbedding(20, 8, 8, mask_zero=True,
+                                      name="token_and_position_embedding")(inp)
+    x = hub.TransformerDecoder(16, 2, normalize_first=True,
+                               name="transformer_decoder")(x)
+    x = layers.LayerNormalization(name="final_norm")(x)
+    out = layers.Dense(20, name="lm_head")(x)
+    model = keras.Model(inp, out, name="hub_decoder_lm")
+    save_model("model_hub_decoder_lm", model, TOKENS8, env=ENV_HUB, seed=36,
+               note="TransformerDecoder without encoder_sequence: causal "
+                    "self-attention (use_causal_mask defaults to True) and the "
+                    "padding mask from TokenAndPositionEmbedding(mask_zero); "
+                    "normalize_first=True (pre-norm).")
+
 # ----------------------------------------------------------------- GQA
 GQA = layers.GroupQueryAttention
 if wants("model_gqa"):
