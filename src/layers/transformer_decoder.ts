@@ -5,6 +5,8 @@
  * Shape legend: B batch, T decoder length, S encoder length, D model width.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { CallSignature } from './base/call_signature';
+import { LibraryLayer } from './base/library_layer';
 import {
   assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
   newDense, newLayerNorm, residual, settingsConfig, shapeList, TransformerBlockArgs,
@@ -62,8 +64,15 @@ const ROLES = [
  * (dec.apply([tf.ones([1, 4, 16]), tf.ones([1, 6, 16])]) as tf.Tensor).shape;   // [1, 4, 16]
  * ```
  */
-export class TransformerDecoder extends tf.layers.Layer {
+export class TransformerDecoder extends LibraryLayer {
   static className = NAME;
+  static readonly callSignature: CallSignature = {
+    keras: ['encoder_sequence', 'decoder_padding_mask', 'decoder_attention_mask', 'encoder_padding_mask', 'encoder_attention_mask', 'training', 'use_causal_mask'],
+    tensorInputs: ['encoder_sequence', 'decoder_padding_mask', 'decoder_attention_mask', 'encoder_padding_mask', 'encoder_attention_mask'],
+    namedInputs: true,
+    optionsAsConfig: ['use_causal_mask'],
+    callOptions: ['training', 'mask', 'inputNames', 'useCausalMask'],
+  };
   private readonly settings: BlockSettings;
   private readonly useCausalMask: boolean;
   private readonly inputNames?: string[];

@@ -5,6 +5,8 @@
  * Shape legend: B batch, T sequence length, D model width.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { CallSignature } from './base/call_signature';
+import { LibraryLayer } from './base/library_layer';
 import {
   assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
   newDense, newLayerNorm, residual, settingsConfig, shapeList, TransformerBlockArgs,
@@ -44,8 +46,15 @@ const NAME = 'TransformerEncoder';
  * (enc.apply(tf.ones([1, 5, 16])) as tf.Tensor).shape;   // [1, 5, 16]
  * ```
  */
-export class TransformerEncoder extends tf.layers.Layer {
+export class TransformerEncoder extends LibraryLayer {
   static className = NAME;
+  static readonly callSignature: CallSignature = {
+    keras: ['padding_mask', 'attention_mask', 'training'],
+    tensorInputs: ['padding_mask', 'attention_mask'],
+    namedInputs: true,
+    optionsAsConfig: [],
+    callOptions: ['training', 'mask', 'inputNames'],
+  };
   private readonly settings: BlockSettings;
   private readonly inputNames?: string[];
   private attention?: MultiHeadAttention;
