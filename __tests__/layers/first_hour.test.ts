@@ -191,6 +191,19 @@ describe('call options are checked by name', () => {
     );
   });
 
+  it('refuses a misspelled option at compile time too', () => {
+    const l = new MultiHeadAttention({ numHeads: 2, keyDim: 2 });
+    // @ts-expect-error: retrunAttentionScores is not a MultiHeadAttention call option
+    expectRefused(() => l.apply([q(), q()], { retrunAttentionScores: true }), /unknown option retrunAttentionScores/);
+  });
+
+  it('checks the rank of value and key too', () => {
+    expectRefused(
+      () => new Attention().apply([input([1, 2, 4]), input([1, 3, 4]), input([3, 4])]),
+      /^Attention: expected key of rank 3 \[B, S, D\], but got key \[3,4\]\.$/,
+    );
+  });
+
   it('accepts the declared options (and still computes with them)', () => {
     const l = new Attention();
     const out = l.apply([tf.tensor3d([[[1, 0], [0, 1]]]), tf.tensor3d([[[1, 0], [0, 1]]])], { useCausalMask: true, training: false }) as tf.Tensor;
@@ -224,6 +237,14 @@ describe('one name for one concept: renamed constructor arguments', () => {
     expect([c['useCausalMask'], c['outputShape'], 'causal' in c, 'outputDim' in c]).toEqual([true, 6, false, false]);
     const ca = ContentAttention.fromConfig(ContentAttention, { name: 'ca', causal: true });
     expect(ca.getConfig()['useCausalMask']).toBe(true);
+  });
+
+  it('refuses an outputShape of more than one dimension', () => {
+    expectRefused(
+      () => new SelfAttention({ numHeads: 2, keyDim: 2, outputShape: [4, 2] as unknown as [number] }),
+      /^SelfAttention: expected outputShape to be a positive integer, but got outputShape=\[4,2\]\.$/,
+    );
+    expectRefused(() => new SelfAttention({ numHeads: 2, keyDim: 2, outputShape: [] as unknown as [number] }), /but got outputShape=\[\]\.$/);
   });
 
   it('outputShape sets the output width', () => {
