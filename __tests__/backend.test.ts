@@ -36,10 +36,24 @@ describe('initBackend', () => {
     expect(tf.getBackend()).toBe('wasm');
   });
 
-  it('lets TFJS_ATTENTION_BACKEND override the argument', async () => {
+  it('lets an explicit argument win over TFJS_ATTENTION_BACKEND', async () => {
     process.env[BACKEND_ENV_VAR] = 'cpu';
-    await expect(initBackend('wasm')).resolves.toBe('cpu');
+    await expect(initBackend('wasm')).resolves.toBe('wasm');
+    expect(tf.getBackend()).toBe('wasm');
+    process.env[BACKEND_ENV_VAR] = 'wasm';
+    await expect(initBackend('cpu')).resolves.toBe('cpu');
     expect(tf.getBackend()).toBe('cpu');
+  });
+
+  it('lets TFJS_ATTENTION_BACKEND override the default order', async () => {
+    process.env[BACKEND_ENV_VAR] = 'cpu';
+    await expect(initBackend()).resolves.toBe('cpu');
+    expect(tf.getBackend()).toBe('cpu');
+  });
+
+  it('names the environment variable when the backend it names cannot be set', async () => {
+    process.env[BACKEND_ENV_VAR] = 'webgl';
+    await expect(initBackend()).rejects.toThrow(/initBackend: the 'webgl' backend \(from TFJS_ATTENTION_BACKEND\) could not be set/);
   });
 
   it('rejects an unknown name, listing the valid ones', async () => {

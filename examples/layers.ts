@@ -37,9 +37,9 @@ function build(): tf.LayersModel {
   const h = tf.layers.dense({ units: 32 }).apply(tokens) as tf.SymbolicTensor;
   const pos = layers.positionEmbedding({ sequenceLength: T }).apply(h) as tf.SymbolicTensor;
   let x = tf.layers.add().apply([h, pos]) as tf.SymbolicTensor;
-  const a1 = layers.positionalAttention({ numHeads: 4, keyDim: 8, position: 'alibi', causal: true }).apply(x) as tf.SymbolicTensor;
+  const a1 = layers.positionalAttention({ numHeads: 4, keyDim: 8, position: 'alibi', useCausalMask: true }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.layerNormalization().apply(tf.layers.add().apply([x, a1])) as tf.SymbolicTensor;
-  const a2 = layers.selfAttention({ numHeads: 4, keyDim: 8, causal: true }).apply(x) as tf.SymbolicTensor;
+  const a2 = layers.selfAttention({ numHeads: 4, keyDim: 8, useCausalMask: true }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.layerNormalization().apply(tf.layers.add().apply([x, a2])) as tf.SymbolicTensor;
   const out = tf.layers.dense({ units: V, activation: 'softmax' }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: tokens, outputs: out });

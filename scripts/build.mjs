@@ -6,7 +6,7 @@
  * loaded at run time only if it is installed.
  */
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 rmSync('dist', { recursive: true, force: true });
@@ -22,4 +22,8 @@ const common = {
 await build({ ...common, format: 'esm', outfile: 'dist/index.mjs' });
 await build({ ...common, format: 'cjs', outfile: 'dist/index.js' });
 execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-console.log('build: dist/index.mjs (ESM), dist/index.js (CJS), dist/types/index.d.ts');
+// The ES-module entry's own declaration file: TypeScript reads dist/types/*.d.ts
+// as CommonJS (the package has no "type": "module"), so the `import` condition
+// gets an .d.mts that re-exports them as an ES module.
+writeFileSync('dist/index.d.mts', "export * from './types/index.js';\n");
+console.log('build: dist/index.mjs (ESM) + index.d.mts, dist/index.js (CJS), dist/types/index.d.ts');

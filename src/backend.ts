@@ -6,9 +6,16 @@
  * then `wasm` (`@tensorflow/tfjs-backend-wasm`, whose `.wasm` binaries ship
  * inside the npm package, so it works offline), then `cpu` (pure JavaScript,
  * always there). In a browser `webgl` may be asked for by name.
+ *
+ * Importing this module changes nothing: the wasm backend is loaded (which
+ * registers it with tfjs as the highest-priority backend) only inside
+ * `initBackend`, together with the library's fixes for tfjs 4.22's wasm
+ * backend (`src/tfjs_compat/`).
  */
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { AttentionError } from './errors';
+import { removeEmscriptenProcessHandlers } from './tfjs_compat/wasm_process_handlers';
+import { registerWasmUnsortedSegmentSum } from './tfjs_compat/wasm_unsorted_segment_sum';
 
 /** Backends `initBackend` knows by name. */
 export const BACKENDS = ['tensorflow', 'wasm', 'webgl', 'cpu'] as const;
@@ -16,7 +23,7 @@ export const BACKENDS = ['tensorflow', 'wasm', 'webgl', 'cpu'] as const;
 /** A backend name accepted by `initBackend`. */
 export type BackendName = (typeof BACKENDS)[number];
 
-/** The environment variable that overrides the choice of backend. */
+/** The environment variable that overrides the default choice of backend (not an explicit argument). */
 export const BACKEND_ENV_VAR = 'TFJS_ATTENTION_BACKEND';
 
 function isBackendName(name: string): name is BackendName {
@@ -35,7 +42,7 @@ function readEnv(): string | undefined {
  * its native library cannot be loaded.
  */
 async function loadNativeBackend(): Promise<boolean> {
-  if (tf.engine().registryFactory['tensorflow'] !== undefined) {
+  if (hasFactory('tensorflow')) {
     return true;
   }
   // The name is held in a variable so that bundlers do not try to resolve the
@@ -46,36 +53,72 @@ async function loadNativeBackend(): Promise<boolean> {
   } catch {
     return false;
   }
-  return tf.engine().registryFactory['tensorflow'] !== undefined;
+  return hasFactory('tensorflow');
+}
+
+function hasFactory(name: string): boolean {
+  return tf.findBackendFactory(name) != null;
+}
+
+/**
+ * Loads `@tensorflow/tfjs-backend-wasm` (a dependency of this package), which
+ * registers the `wasm` backend, and installs the kernels tfjs 4.22's wasm
+ * backend lacks. Returns false, without throwing, if it cannot be loaded.
+ */
+async function loadWasmBackend(): Promise<boolean> {
+  if (!hasFactory('wasm')) {
+    try {
+      await import('@tensorflow/tfjs-backend-wasm');
+    } catch {
+      return false;
+    }
+  }
+  registerWasmUnsortedSegmentSum();
+  return hasFactory('wasm');
 }
 
 async function trySet(name: BackendName): Promise<boolean> {
   if (name === 'tensorflow' && !(await loadNativeBackend())) {
     return false;
   }
-  if (tf.engine().registryFactory[name] === undefined) {
+  if (name === 'wasm' && !(await loadWasmBackend())) {
+    return false;
+  }
+  if (!hasFactory(name)) {
     return false;
   }
   try {
     return await tf.setBackend(name);
   } catch {
     return false;
+  } finally {
+    // Emscripten's Node glue, run when the wasm module is instantiated,
+    // installs process handlers that turn any uncaught error into exit code 7.
+    if (name === 'wasm') removeEmscriptenProcessHandlers();
   }
 }
 
 /**
  * Sets the TensorFlow.js backend and waits until it is ready.
  *
- * With no argument, the first that works of `tensorflow` (when
- * `@tensorflow/tfjs-node` is installed), `wasm`, `cpu`. The environment
- * variable `TFJS_ATTENTION_BACKEND` overrides both the argument and the
- * default order. A backend asked for by name, by argument or by environment,
- * must load: it is an error if it cannot.
+ * Which backend, in this order:
+ * 1. the `preferred` argument, when given: the caller's word;
+ * 2. else the environment variable `TFJS_ATTENTION_BACKEND`, when set and not
+ *    empty: it overrides the default, not an explicit argument;
+ * 3. else the first that works of `tensorflow` (when `@tensorflow/tfjs-node`
+ *    is installed), `wasm`, `cpu`.
+ *
+ * A backend asked for by name, by argument or by environment, must load: it
+ * is an error if it cannot. This is the only place the library registers or
+ * chooses a backend (importing it does neither); loading `wasm` here also
+ * registers the `UnsortedSegmentSum` kernel tfjs 4.22's wasm backend lacks
+ * (so `tf.layers.embedding` trains) and removes the Emscripten process
+ * handlers that turn uncaught errors into exit code 7.
  *
  * @param preferred One of `'tensorflow'`, `'wasm'`, `'webgl'`, `'cpu'`.
- *   Default: the automatic order above.
+ *   Default: `TFJS_ATTENTION_BACKEND`, else the automatic order above.
  * @returns The name of the backend that is now active.
- * @throws Error if the name is unknown, or the named backend cannot be set.
+ * @throws AttentionError if the name is unknown, or the named backend cannot be set.
  *
  * @example
  * ```ts
@@ -84,12 +127,12 @@ async function trySet(name: BackendName): Promise<boolean> {
  * ```
  */
 export async function initBackend(preferred?: BackendName): Promise<BackendName> {
-  const fromEnv = readEnv();
-  const requested = fromEnv ?? preferred;
+  const fromEnv = preferred === undefined ? readEnv() : undefined;
+  const requested = preferred ?? fromEnv;
   if (requested !== undefined) {
     if (!isBackendName(requested)) {
       const source = fromEnv !== undefined ? `${BACKEND_ENV_VAR}=` : 'preferred=';
-      throw new Error(
+      throw new AttentionError(
         `initBackend: expected one of ${BACKENDS.map((b) => `'${b}'`).join(', ')}, ` +
           `but got ${source}'${requested}'.`,
       );
@@ -99,7 +142,8 @@ export async function initBackend(preferred?: BackendName): Promise<BackendName>
         requested === 'tensorflow'
           ? ' Install @tensorflow/tfjs-node (it needs its native libtensorflow) or choose another backend.'
           : '';
-      throw new Error(`initBackend: the '${requested}' backend could not be set on this platform.${hint}`);
+      const source = fromEnv !== undefined ? ` (from ${BACKEND_ENV_VAR})` : '';
+      throw new AttentionError(`initBackend: the '${requested}' backend${source} could not be set on this platform.${hint}`);
     }
     return requested;
   }
@@ -109,5 +153,5 @@ export async function initBackend(preferred?: BackendName): Promise<BackendName>
     }
   }
   // Unreachable in practice: the cpu backend always registers.
-  throw new Error('initBackend: no backend could be set (tried tensorflow, wasm, cpu).');
+  throw new AttentionError('initBackend: no backend could be set (tried tensorflow, wasm, cpu).');
 }

@@ -7,6 +7,9 @@
 // The article's functions, exactly.
 export { attention, model } from './seed';
 
+// The library's error class.
+export { AttentionError } from './errors';
+
 // Backend choice.
 export { initBackend, BACKENDS, BACKEND_ENV_VAR } from './backend';
 export type { BackendName } from './backend';
@@ -27,6 +30,7 @@ export type { SelfAttentionArgs, PositionalAttentionArgs, PositionKind } from '.
 export { ContentAttention } from './layers/content_attention';
 export type { ContentAttentionArgs, ContentScore } from './layers/content_attention';
 export { MultiHeadAttention } from './layers/multi_head_attention';
+export type { AttentionCallOptions, CausalCallOptions, MultiHeadAttentionCallOptions } from './layers/scoring_layer';
 export type { MultiHeadAttentionArgs } from './layers/multi_head_attention';
 export { GroupedQueryAttention, GroupQueryAttention } from './layers/attention/grouped_query_attention';
 export type { GroupedQueryAttentionArgs } from './layers/attention/grouped_query_attention';

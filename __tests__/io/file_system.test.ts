@@ -18,7 +18,7 @@ function everyLayerModel(): tf.LayersModel {
   const pos = layers.positionEmbedding({ sequenceLength: 6 }).apply(x1) as tf.SymbolicTensor;
   const x2 = tf.layers.add().apply([x1, pos]) as tf.SymbolicTensor;
   const rot = layers.rotaryEmbedding().apply(x2) as tf.SymbolicTensor;
-  let h = layers.selfAttention({ numHeads: 2, keyDim: 4, causal: true }).apply(rot) as tf.SymbolicTensor;
+  let h = layers.selfAttention({ numHeads: 2, keyDim: 4, useCausalMask: true }).apply(rot) as tf.SymbolicTensor;
   for (const position of ['rotary', 'alibi', 'relative'] as const) {
     h = layers.positionalAttention({ numHeads: 2, keyDim: 4, position }).apply(h) as tf.SymbolicTensor;
   }

@@ -109,7 +109,7 @@ describe('ContentAttention', () => {
     ['additive', [wq.data, wk.data, sv.data], (a: Float64Array, b: Float64Array) => tanhSum(sv.data)(proj(a, wq.data, 6), proj(b, wk.data, 6))],
     ['cosine', [Float64Array.of(2.5)], (a: Float64Array, b: Float64Array) => (2.5 * dot(1)(a, b)) / (norm(a) * norm(b))],
   ] as const)('scores by %s (float64 reference), with masks and causality', (score, weights, fn) => {
-    const layer = new ContentAttention({ score, units: score === 'additive' ? 6 : undefined, causal: true });
+    const layer = new ContentAttention({ score, units: score === 'additive' ? 6 : undefined, useCausalMask: true });
     layer.apply([t(q), t(v), t(k)]);
     const shapes = layer.weights.map((w) => w.shape as number[]);
     layer.setWeights(weights.map((w, i) => tf.tensor(Array.from(w), shapes[i])));
@@ -146,7 +146,7 @@ describe('ContentAttention', () => {
     expect(() => new ContentAttention({ score: 'luong' as 'dot' })).toThrow(/ContentAttention: expected score to be one of 'dot', 'general', 'additive', 'cosine', but got score="luong"/);
     expect(() => new ContentAttention({ units: 0 })).toThrow(/expected units to be a positive integer, but got units=0/);
     expect(() => new ContentAttention({ score: 'dot' }).apply([tf.zeros([1, 2, 3]), tf.zeros([1, 4, 5])])).toThrow(
-      /score 'dot' needs query and key of the same depth, but got 3 and 5/,
+      /ContentAttention: expected query and value \(the key\) of the same depth for score 'dot', but got query \[1,2,3\] and value \(the key\) \[1,4,5\]/,
     );
   });
 });

@@ -185,8 +185,8 @@ describe('MultiHeadAttention', () => {
 
   it('rejects the wrong number or rank of inputs', () => {
     const layer = new MultiHeadAttention({ numHeads: 2, keyDim: 2 });
-    expect(() => layer.apply([tf.zeros([1, 2, 3])])).toThrow(/MultiHeadAttention: expected 2 to 4 inputs, but got 1/);
-    expect(() => layer.apply([tf.zeros([2, 3]), tf.zeros([2, 3])])).toThrow(/expected input 0 to have rank 3, but got shape \[2,3\]/);
+    expect(() => layer.apply([tf.zeros([1, 2, 3])])).toThrow(/MultiHeadAttention: expected inputs \[query, value, key\?, attentionMask\?\], but got 1 input\(s\)/);
+    expect(() => layer.apply([tf.zeros([2, 3]), tf.zeros([2, 3])])).toThrow(/MultiHeadAttention: expected query of rank 3 \[B, T, D\], but got query \[2,3\]/);
   });
 
   it('does not leak tensors in call, predict and fit, and training lowers the loss', async () => {

@@ -28,7 +28,7 @@ describe('SelfAttention', () => {
   });
 
   it('is causal: changing later tokens leaves earlier outputs unchanged', () => {
-    const layer = new SelfAttention({ numHeads: N, keyDim: K, causal: true });
+    const layer = new SelfAttention({ numHeads: N, keyDim: K, useCausalMask: true });
     const w = setUp(layer, 3);
     const x = randn([1, T, D], 4);
     const x2 = arr(x.shape, x.data);
@@ -53,7 +53,7 @@ describe('SelfAttention', () => {
   });
 
   it('computeOutputShape equals the real shape; config round-trips', () => {
-    const layer = new SelfAttention({ numHeads: 3, keyDim: 2, outputDim: 5, returnAttentionScores: true });
+    const layer = new SelfAttention({ numHeads: 3, keyDim: 2, outputShape: 5, returnAttentionScores: true });
     const [o, s] = layer.apply(tf.zeros([2, 7, 4])) as tf.Tensor[];
     expect(layer.computeOutputShape([2, 7, 4])).toEqual([o.shape, s.shape]);
     expectConfigRoundTrip(layer);
@@ -62,15 +62,15 @@ describe('SelfAttention', () => {
   it.each([
     [{ numHeads: 0, keyDim: 2 }, /SelfAttention: expected numHeads to be a positive integer, but got numHeads=0/],
     [{ numHeads: 2, keyDim: 1.5 }, /SelfAttention: expected keyDim to be a positive integer, but got keyDim=1.5/],
-    [{ numHeads: 2, keyDim: 2, outputDim: 0 }, /expected outputDim to be a positive integer, but got outputDim=0/],
-    [{ numHeads: 2, keyDim: 2, causal: 'yes' }, /expected causal to be a boolean, but got causal=yes/],
+    [{ numHeads: 2, keyDim: 2, outputShape: 0 }, /expected outputShape to be a positive integer, but got outputShape=0/],
+    [{ numHeads: 2, keyDim: 2, useCausalMask: 'yes' }, /expected useCausalMask to be a boolean, but got useCausalMask=yes/],
   ])('rejects %j', (args, msg) => {
     expect(() => new SelfAttention(args as ConstructorParameters<typeof SelfAttention>[0])).toThrow(msg);
   });
 
   it('trains and does not leak', async () => {
     const inp = tf.input({ shape: [5, 4] });
-    const model = tf.model({ inputs: inp, outputs: layers.selfAttention({ numHeads: 2, keyDim: 4, causal: true }).apply(inp) as tf.SymbolicTensor });
+    const model = tf.model({ inputs: inp, outputs: layers.selfAttention({ numHeads: 2, keyDim: 4, useCausalMask: true }).apply(inp) as tf.SymbolicTensor });
     const x = tf.randomNormal([16, 5, 4], 0, 1, 'float32', 7);
     const y = tf.tidy(() => tf.cumsum(x, 1).div(3));
     const before = tf.memory().numTensors;
@@ -116,7 +116,7 @@ describe('PositionalAttention', () => {
     // Press et al.'s code for 6 heads: the 4-head slopes, then every other slope of 8 heads.
     const s6 = alibiSlopes(6);
     [0.25, 0.0625, 0.015625, 0.00390625, 0.5, 0.125].forEach((v, i) => expect(s6[i]).toBeCloseTo(v, 12));
-    const layer = new PositionalAttention({ numHeads: N, keyDim: K, position: 'alibi', causal: true });
+    const layer = new PositionalAttention({ numHeads: N, keyDim: K, position: 'alibi', useCausalMask: true });
     const w = setUp(layer, 13);
     const x = randn([B, T, D], 14);
     const bias = arr([N, T, T]);
@@ -148,7 +148,7 @@ describe('PositionalAttention', () => {
   });
 
   it.each(['rotary', 'alibi', 'relative'] as const)('%s: trains, config round-trips, no leaks', async (position) => {
-    const layer = layers.positionalAttention({ numHeads: 2, keyDim: 4, position, causal: true });
+    const layer = layers.positionalAttention({ numHeads: 2, keyDim: 4, position, useCausalMask: true });
     const inp = tf.input({ shape: [5, 4] });
     const model = tf.model({ inputs: inp, outputs: layer.apply(inp) as tf.SymbolicTensor });
     expectConfigRoundTrip(layer);

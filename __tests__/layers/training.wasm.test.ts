@@ -9,7 +9,7 @@ import { layers } from '../../src';
 type Build = (x: tf.SymbolicTensor) => tf.SymbolicTensor;
 
 const cases: Array<[string, Build]> = [
-  ['SelfAttention', (x) => layers.selfAttention({ numHeads: 2, keyDim: 4, causal: true }).apply(x) as tf.SymbolicTensor],
+  ['SelfAttention', (x) => layers.selfAttention({ numHeads: 2, keyDim: 4, useCausalMask: true }).apply(x) as tf.SymbolicTensor],
   ['PositionalAttention relative', (x) => layers.positionalAttention({ numHeads: 2, keyDim: 4, position: 'relative' }).apply(x) as tf.SymbolicTensor],
   ['PositionalAttention rotary', (x) => layers.positionalAttention({ numHeads: 2, keyDim: 4, position: 'rotary' }).apply(x) as tf.SymbolicTensor],
   ['MultiHeadAttention', (x) => layers.multiHeadAttention({ numHeads: 2, keyDim: 4 }).apply([x, x]) as tf.SymbolicTensor],

@@ -56,9 +56,10 @@ describe('heatmapSvg', () => {
   });
 
   it('throws on wrong rank', () => {
-    const t = tf.zeros([2, 3, 4]);
-    expect(() => heatmapSvg(t)).toThrow(/heatmapSvg: expected weights of rank 2 \[T, S\], but got shape \[2,3,4\]/);
+    const t = tf.zeros([1, 2, 3, 4, 5]);
+    expect(() => heatmapSvg(t)).toThrow(/^heatmapSvg: expected weights \[T, S\], scores \[B, T, S\] or scores \[B, N, T, S\], but got shape \[1,2,3,4,5\]\.$/);
     t.dispose();
+    expect(() => heatmapSvg(tf.zeros([4]))).toThrow(/but got shape \[4\]/);
     expect(() => heatmapSvg([1, 2] as unknown as number[][])).toThrow(/heatmapSvg: expected weights of rank 2/);
   });
   it('throws on NaN / Infinity naming the position', () => {
@@ -75,6 +76,51 @@ describe('heatmapSvg', () => {
     expect(() => heatmapSvg([[1, 2], [3]])).toThrow(/row 1 has 1/);
     expect(() => heatmapSvg([[1]], { range: [1, 0] })).toThrow(/expected range/);
   });
+  describe('scores of a layer', () => {
+    // [B=2, N=3, T=2, S=3], value = 100·b + 10·n + 3·i + j: each slice is recognisable.
+    const data = Array.from({ length: 2 * 3 * 2 * 3 }, (_, k) => {
+      const [b, n, i, j] = [Math.floor(k / 18), Math.floor(k / 6) % 3, Math.floor(k / 3) % 2, k % 3];
+      return 100 * b + 10 * n + 3 * i + j;
+    });
+    const slice = (b: number, n: number) => [0, 1].map((i) => [0, 1, 2].map((j) => 100 * b + 10 * n + 3 * i + j));
+
+    it.each([[0, 0], [1, 2], [0, 1]])('draws batch %i, head %i of [B, N, T, S] as that [T, S] matrix', (b, n) => {
+      const scores = tf.tensor4d(data, [2, 3, 2, 3]);
+      expect(heatmapSvg(scores, { batch: b, head: n })).toBe(heatmapSvg(slice(b, n)));
+      scores.dispose();
+    });
+
+    it('draws batch b of [B, T, S] (head 0 of N = 1 equals it)', () => {
+      const scores = tf.tensor3d(data.slice(0, 12), [2, 2, 3]);
+      expect(heatmapSvg(scores, { batch: 1 })).toBe(heatmapSvg([[10, 11, 12], [13, 14, 15]]));
+      expect(heatmapSvg(scores)).toBe(heatmapSvg(slice(0, 0)));
+      scores.dispose();
+    });
+
+    it('labels the axes query and key, or as asked', () => {
+      const svg = heatmapSvg([[0, 1]]);
+      expect(svg).toMatch(/<text class="key-axis"[^>]*>key<\/text>/);
+      expect(svg).toMatch(/<text class="query-axis"[^>]*rotate\(-90[^>]*>query<\/text>/);
+      const named = heatmapSvg([[0, 1]], { queryAxisLabel: 'output word', keyAxisLabel: 'input word' });
+      expect(named).toMatch(/>output word<\/text>/);
+      expect(named).toMatch(/>input word<\/text>/);
+      expect(heatmapSvg([[0, 1]], { queryAxisLabel: '', keyAxisLabel: '' })).not.toMatch(/axis/);
+      expect(wellFormed(named)).toBe(true);
+    });
+
+    it('refuses a batch or head out of range, or one the shape does not have', () => {
+      const s4 = tf.zeros([2, 3, 2, 2]);
+      const s3 = tf.zeros([2, 2, 2]);
+      const before = tf.memory().numTensors;
+      expect(() => heatmapSvg(s4, { batch: 2 })).toThrow(/^heatmapSvg: expected batch to be an integer in \[0, 2\) for scores \[2,3,2,2\], but got batch=2\.$/);
+      expect(() => heatmapSvg(s4, { head: 1.5 })).toThrow(/expected head to be an integer in \[0, 3\) for scores \[2,3,2,2\], but got head=1.5\./);
+      expect(() => heatmapSvg(s3, { head: 0 })).toThrow(/^heatmapSvg: expected head only for \[B, N, T, S\] scores, but got head=0 for shape \[2,2,2\]\.$/);
+      expect(() => heatmapSvg(tf.zeros([2, 2]), { batch: 0 })).toThrow(/expected batch only for \[B, T, S\] or \[B, N, T, S\] scores/);
+      expect(tf.memory().numTensors).toBe(before + 1);
+      tf.dispose([s3, s4]);
+    });
+  });
+
   it('does not leak tensors', () => {
     const t = tf.tensor2d([[0.2, 0.8]]);
     const before = tf.memory().numTensors;

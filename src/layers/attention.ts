@@ -7,13 +7,15 @@
  * Shape legend: B batch, T query length, S value length, D depth.
  */
 import * as tf from '@tensorflow/tfjs';
+import { AttentionError } from '../errors';
 import type { LayerArgs } from './tfjs_types';
 import { additiveScores } from '../ops/additive';
 import { maskedSoftmax, weightedSum } from '../ops/masked_softmax';
 import { bandMask } from '../ops/masks';
 import { asList, perInputMasks, checkBool, checkChoice, checkRate, inputShapes, lastDim } from './common';
 import { LayerVariable } from './multi_head_base';
-import { Kwargs, ScoringLayer } from './scoring_layer';
+import { CausalCallOptions, Kwargs, ScoringLayer, Shaped, showShape } from './scoring_layer';
+import type { CallSignature } from './base/call_signature';
 
 /** Arguments of `Attention` (Keras's, in camelCase). */
 export interface AttentionArgs extends LayerArgs {
@@ -47,9 +49,15 @@ export interface AttentionArgs extends LayerArgs {
  * (att.apply([tf.randomNormal([2, 3, 8]), tf.randomNormal([2, 5, 8])]) as tf.Tensor).shape;  // [2, 3, 8]
  * ```
  */
-export class Attention extends ScoringLayer {
+export class Attention extends ScoringLayer<CausalCallOptions> {
   protected override readonly modelDroppedCallArgs: readonly string[] = ['returnAttentionScores', 'useCausalMask'];
   static className = 'Attention';
+  static readonly callSignature: CallSignature = {
+    keras: ['mask', 'training', 'return_attention_scores', 'use_causal_mask'],
+    tensorInputs: [],
+    optionsAsConfig: ['return_attention_scores', 'use_causal_mask'],
+    callOptions: ['training', 'mask', 'returnAttentionScores', 'useCausalMask'],
+  };
   protected readonly useScale: boolean;
   protected readonly scoreMode: 'dot' | 'concat';
   protected readonly dropoutRate: number;
@@ -110,6 +118,19 @@ export class Attention extends ScoringLayer {
     return this.outputMask(qMask);
   }
 
+  protected override checkCall(list: readonly Shaped[]): void {
+    this.checkQueryValueKeyList(list, 3, '[query, value] or [query, value, key]');
+    const q = list[0].shape[2];
+    const k = (list[2] ?? list[1]).shape[2];
+    if (q !== null && k !== null && q !== k) {
+      const what = list[2] === undefined ? 'value (the key)' : 'key';
+      const ks = (list[2] ?? list[1]).shape;
+      throw new AttentionError(
+        `${this.layerName}: expected query and ${what} to have the same last dimension, but got query ${showShape(list[0].shape)} and ${what} ${showShape(ks)}.`,
+      );
+    }
+  }
+
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const list = asList(inputs);
     if (list.length < 2 || list.length > 3) {
@@ -117,11 +138,6 @@ export class Attention extends ScoringLayer {
     }
     const [query, value] = list;
     const key = list[2] ?? value;
-    if (lastDim(this.layerName, query.shape, 'query') !== key.shape[2]) {
-      throw new Error(
-        `${this.layerName}: expected query and key to have the same last dimension, but got query [${query.shape}] and key [${key.shape}].`,
-      );
-    }
     const masks = perInputMasks([query, value], kwargs['mask']);
     const causalArg = kwargs['useCausalMask'];
     const causal = typeof causalArg === 'boolean' ? causalArg : this.useCausalMask;
@@ -173,6 +189,12 @@ export type AdditiveAttentionArgs = Omit<AttentionArgs, 'scoreMode'>;
  */
 export class AdditiveAttention extends Attention {
   static override className = 'AdditiveAttention';
+  static override readonly callSignature: CallSignature = {
+    keras: ['mask', 'training', 'return_attention_scores', 'use_causal_mask'],
+    tensorInputs: [],
+    optionsAsConfig: ['return_attention_scores', 'use_causal_mask'],
+    callOptions: ['training', 'mask', 'returnAttentionScores', 'useCausalMask'],
+  };
 
   constructor(args: AdditiveAttentionArgs = {}) {
     if ((args as AttentionArgs).scoreMode !== undefined) {

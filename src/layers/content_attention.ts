@@ -7,6 +7,7 @@
  * Dk key depth, Dv value depth, U additive units.
  */
 import * as tf from '@tensorflow/tfjs';
+import { AttentionError } from '../errors';
 import type { Initializer, LayerArgs } from './tfjs_types';
 import { additiveAttention } from '../ops/additive';
 import { scaledDotProductAttention } from '../ops/scaled_dot_product';
@@ -24,7 +25,12 @@ import {
   serialize,
 } from './common';
 import { LayerVariable } from './multi_head_base';
-import { Kwargs, ScoringLayer } from './scoring_layer';
+import { Kwargs, ScoringLayer, Shaped } from './scoring_layer';
+import type { CallSignature } from './base/call_signature';
+import { refuseRenamedArgs, renameConfig } from './base/renamed_args';
+
+/** The constructor arguments this layer renamed (Keras's names now). */
+const RENAMED = ['causal'] as const;
 
 /** The score functions of `ContentAttention`. */
 export type ContentScore = 'dot' | 'general' | 'additive' | 'cosine';
@@ -44,8 +50,8 @@ export interface ContentAttentionArgs extends LayerArgs {
   units?: number;
   /** Dropout rate on the attention weights, in [0, 1). Default 0. */
   dropout?: number;
-  /** Causal: query `i` attends to memory items `0..i`. Default false. */
-  causal?: boolean;
+  /** Causal: query `i` attends to memory items `0..i` (Keras's `useCausalMask`). Default false. (Was `causal`.) */
+  useCausalMask?: boolean;
   /** Initializer of the learned matrices. Default `'glorotUniform'`. */
   kernelInitializer?: InitializerArg;
   /** Return `[output, scores]` with scores `[B, T, S]`. Default false. */
@@ -72,6 +78,12 @@ const NAME = 'ContentAttention';
  */
 export class ContentAttention extends ScoringLayer {
   static className = NAME;
+  static readonly callSignature: CallSignature = {
+    keras: [],
+    tensorInputs: [],
+    optionsAsConfig: [],
+    callOptions: ['training', 'mask', 'returnAttentionScores'],
+  };
   private readonly score: ContentScore;
   private readonly units?: number;
   private readonly dropoutRate: number;
@@ -85,13 +97,26 @@ export class ContentAttention extends ScoringLayer {
   private sharpening?: LayerVariable;
 
   constructor(args: ContentAttentionArgs = {}) {
+    refuseRenamedArgs(NAME, args, RENAMED);
     super(args);
     this.score = checkChoice(NAME, 'score', args.score, SCORES, 'dot');
     this.units = checkOptionalPositiveInt(NAME, 'units', args.units);
     this.dropoutRate = checkRate(NAME, 'dropout', args.dropout);
-    this.causal = checkBool(NAME, 'causal', args.causal, false);
+    this.causal = checkBool(NAME, 'useCausalMask', args.useCausalMask, false);
     this.kernelInitializer = resolveInitializer(NAME, 'kernelInitializer', args.kernelInitializer ?? 'glorotUniform');
     this.returnAttentionScores = checkBool(NAME, 'returnAttentionScores', args.returnAttentionScores, false);
+  }
+
+  /** Builds from a config; configs saved with the old name `causal` load too. */
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
+  ): T {
+    return new cls(renameConfig(config, RENAMED));
+  }
+
+  protected override checkCall(list: readonly Shaped[]): void {
+    this.checkQueryValueKeyList(list, 3, '[query, value] or [query, value, key]');
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -99,7 +124,10 @@ export class ContentAttention extends ScoringLayer {
     const dq = lastDim(NAME, shapes[0], 'query');
     const dk = lastDim(NAME, shapes[2] ?? shapes[1], 'key');
     if ((this.score === 'dot' || this.score === 'cosine') && dq !== dk) {
-      throw new Error(`${NAME}: score '${this.score}' needs query and key of the same depth, but got ${dq} and ${dk}.`);
+      const k = shapes[2] === undefined ? 'value (the key)' : 'key';
+      throw new AttentionError(
+        `${NAME}: expected query and ${k} of the same depth for score '${this.score}', but got query [${shapes[0].map((d) => d ?? 'null')}] and ${k} [${(shapes[2] ?? shapes[1]).map((d) => d ?? 'null')}].`,
+      );
     }
     const init = this.kernelInitializer;
     if (this.score === 'general') this.kernel = this.addWeight('kernel', [dq, dk], 'float32', init);
@@ -183,7 +211,7 @@ export class ContentAttention extends ScoringLayer {
       score: this.score,
       units: this.units ?? null,
       dropout: this.dropoutRate,
-      causal: this.causal,
+      useCausalMask: this.causal,
       kernelInitializer: serialize(this.kernelInitializer),
       returnAttentionScores: this.returnAttentionScores,
     };

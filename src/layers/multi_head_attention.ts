@@ -7,8 +7,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from './tfjs_types';
 import { AttentionError } from '../errors';
+import type { CallSignature } from './base/call_signature';
 import { asList, ownCopy, checkBool, combineLayerMasks, inputShapes, lastDim, perInputMasks } from './common';
 import { KerasAttentionOptions, Kwargs, MultiHeadBase, MultiHeadBaseArgs } from './multi_head_base';
+import type { MultiHeadAttentionCallOptions, Shaped } from './scoring_layer';
 
 /** Arguments of `MultiHeadAttention` (Keras's, in camelCase). */
 export interface MultiHeadAttentionArgs extends MultiHeadBaseArgs, KerasAttentionOptions, LayerArgs {
@@ -57,8 +59,15 @@ const NAME = 'MultiHeadAttention';
  * (mha.apply([q, v]) as tf.Tensor).shape;   // [1, 5, 16]
  * ```
  */
-export class MultiHeadAttention extends MultiHeadBase {
+export class MultiHeadAttention extends MultiHeadBase<MultiHeadAttentionCallOptions> {
   static className = NAME;
+  static readonly callSignature: CallSignature = {
+    keras: ['value', 'key', 'query_mask', 'value_mask', 'key_mask', 'attention_mask', 'return_attention_scores', 'training', 'use_causal_mask'],
+    tensorInputs: ['value', 'key', 'attention_mask'],
+    fill: { key: 'value' },
+    optionsAsConfig: ['return_attention_scores', 'use_causal_mask'],
+    callOptions: ['training', 'mask', 'attentionMask', 'returnAttentionScores', 'useCausalMask'],
+  };
   private readonly outputDim?: number;
   private readonly useCausalMask: boolean;
 
@@ -107,6 +116,13 @@ export class MultiHeadAttention extends MultiHeadBase {
     const query = asList(inputs)[0] as tf.Tensor | undefined;
     const queryMask = Array.isArray(mask) ? (mask[0] ?? null) : (mask ?? ownCopy(query?.kerasMask));
     return this.outputMask(queryMask);
+  }
+
+  /** Query, value, key and attention mask checked in this layer's name, with the caller's shapes. */
+  protected override checkCall(list: readonly Shaped[], kwargs: Kwargs): void {
+    this.checkQueryValueKeyList(list, 4, '[query, value, key?, attentionMask?]');
+    const mask = list[3] ?? (kwargs['attentionMask'] as Shaped | null | undefined) ?? null;
+    if (mask !== null) checkAttentionMask(mask.shape, list[0].shape[0], list[0].shape[1], list[1].shape[1]);
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
@@ -164,3 +180,20 @@ export class MultiHeadAttention extends MultiHeadBase {
   }
 }
 tf.serialization.registerClass(MultiHeadAttention);
+
+/**
+ * Keras's attention mask is `[B, T, S]` (broadcastable: each dimension its
+ * size or 1); Keras expands a mask of lower rank from the heads axis on, so a
+ * `[B, S]` key-padding mask would be applied along the wrong axes. Refused
+ * with the way to expand it.
+ */
+function checkAttentionMask(s: ReadonlyArray<number | null>, B: number | null, T: number | null, S: number | null): void {
+  const fits = s.length === 3 && [B, T, S].every((n, i) => s[i] === n || s[i] === 1 || n === null || s[i] === null);
+  if (fits) return;
+  const hint = s.length === 2 && (s[0] === B || s[0] === null || B === null) && (s[1] === S || s[1] === null || S === null)
+    ? ' For a [B, S] key-padding mask, pass tf.expandDims(mask, 1) ([B, 1, S]).'
+    : '';
+  throw new AttentionError(
+    `${NAME}: expected attentionMask of shape [B, T, S] = [${[B, T, S].map((d) => (d === null ? 'null' : d)).join(',')}] (or broadcastable to it, e.g. [B, 1, S]), but got attentionMask [${s.map((d) => (d === null ? 'null' : d)).join(',')}].${hint}`,
+  );
+}

@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Constraint, Initializer, LayerArgs, Regularizer } from './tfjs_types';
 import { scaledDotProductAttention } from '../ops/scaled_dot_product';
-import { ScoringLayer } from './scoring_layer';
+import { AttentionCallOptions, ScoringLayer } from './scoring_layer';
 import {
   checkBool,
   checkOptionalPositiveInt,
@@ -95,7 +95,7 @@ interface Projection {
   bias: LayerVariable | null;
 }
 
-export abstract class MultiHeadBase extends ScoringLayer {
+export abstract class MultiHeadBase<O extends AttentionCallOptions = AttentionCallOptions> extends ScoringLayer<O> {
   protected override readonly modelDroppedCallArgs: readonly string[] = ['returnAttentionScores', 'useCausalMask', 'attentionMask'];
   protected readonly numHeads: number;
   protected readonly keyDim: number;

@@ -5,6 +5,8 @@
  * Shape legend: B batch, T sequence length, D features.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { CallSignature } from './base/call_signature';
+import { LibraryLayer } from './base/library_layer';
 import type { Initializer, LayerArgs } from './tfjs_types';
 import { applyRotary, sinePositionEncoding } from '../ops/position';
 import { checkPositiveInt, InitializerArg, lastDim, resolveInitializer, serialize } from './common';
@@ -52,8 +54,15 @@ export interface SinePositionEncodingArgs extends LayerArgs {
  * const y = tf.add(x, new SinePositionEncoding().apply(x) as tf.Tensor);   // [2, 10, 16]
  * ```
  */
-export class SinePositionEncoding extends tf.layers.Layer {
+export class SinePositionEncoding extends LibraryLayer {
   static className = 'SinePositionEncoding';
+  static readonly callSignature: CallSignature = {
+    keras: ['start_index'],
+    tensorInputs: [],
+    optionsAsConfig: [],
+    callOptions: ['training', 'mask', 'startIndex'],
+  };
+  protected override readonly widthBoundInputs: readonly string[] = [];
   private readonly maxWavelength: number;
 
   constructor(args: SinePositionEncodingArgs = {}) {
@@ -101,8 +110,14 @@ export interface PositionEmbeddingArgs extends LayerArgs {
  * (new PositionEmbedding({ sequenceLength: 32 }).apply(x) as tf.Tensor).shape;   // [2, 10, 16]
  * ```
  */
-export class PositionEmbedding extends tf.layers.Layer {
+export class PositionEmbedding extends LibraryLayer {
   static className = 'PositionEmbedding';
+  static readonly callSignature: CallSignature = {
+    keras: ['start_index'],
+    tensorInputs: [],
+    optionsAsConfig: [],
+    callOptions: ['training', 'mask', 'startIndex'],
+  };
   private readonly sequenceLength: number;
   private readonly initializer: Initializer;
   private embeddings?: LayerVariable;
@@ -165,8 +180,15 @@ export interface RotaryEmbeddingArgs extends LayerArgs {
  * (new RotaryEmbedding().apply(tf.randomNormal([2, 10, 4, 16])) as tf.Tensor).shape;   // [2, 10, 4, 16]
  * ```
  */
-export class RotaryEmbedding extends tf.layers.Layer {
+export class RotaryEmbedding extends LibraryLayer {
   static className = 'RotaryEmbedding';
+  static readonly callSignature: CallSignature = {
+    keras: ['start_index'],
+    tensorInputs: [],
+    optionsAsConfig: [],
+    callOptions: ['training', 'mask', 'startIndex'],
+  };
+  protected override readonly widthBoundInputs: readonly string[] = [];
   private readonly maxWavelength: number;
   private readonly scalingFactor: number;
   private readonly sequenceAxis: number;

@@ -8,13 +8,27 @@ import type { LayerArgs } from './tfjs_types';
 import { alibiBias, applyRotary, relativePositionOneHot } from '../ops/position';
 import { checkBool, checkChoice, checkOptionalPositiveInt, checkPositiveInt, combineLayerMasks, inputShapes, lastDim } from './common';
 import { Kwargs, LayerVariable, MultiHeadBase, MultiHeadBaseArgs } from './multi_head_base';
+import { AttentionError } from '../errors';
+import type { CallSignature } from './base/call_signature';
+import { refuseRenamedArgs, renameConfig } from './base/renamed_args';
+import type { Shaped } from './scoring_layer';
+import { showShape } from './scoring_layer';
+
+/** The constructor arguments these layers renamed (Keras's names now). */
+const RENAMED = ['causal', 'outputDim'] as const;
 
 /** Arguments of `SelfAttention`. */
 export interface SelfAttentionArgs extends MultiHeadBaseArgs, LayerArgs {
-  /** Width of the output. Default: the input's last dimension D. */
-  outputDim?: number;
-  /** Causal attention: position `i` attends to positions `0..i`. Default false. */
-  causal?: boolean;
+  /**
+   * Width of the output, a positive integer (as Keras's MultiHeadAttention's
+   * `outputShape`). Default: the input's last dimension D. (Was `outputDim`.)
+   */
+  outputShape?: number | [number] | null;
+  /**
+   * Causal attention: position `i` attends to positions `0..i` (as Keras's
+   * `useCausalMask`). Default false. (Was `causal`.)
+   */
+  useCausalMask?: boolean;
 }
 
 /**
@@ -30,19 +44,49 @@ export interface SelfAttentionArgs extends MultiHeadBaseArgs, LayerArgs {
  *
  * @example
  * ```ts
- * const layer = new SelfAttention({ numHeads: 4, keyDim: 16, causal: true });
+ * const layer = new SelfAttention({ numHeads: 4, keyDim: 16, useCausalMask: true });
  * (layer.apply(tf.randomNormal([2, 10, 64])) as tf.Tensor).shape;   // [2, 10, 64]
  * ```
  */
 export class SelfAttention extends MultiHeadBase {
   static className = 'SelfAttention';
+  static readonly callSignature: CallSignature = {
+    keras: [],
+    tensorInputs: [],
+    optionsAsConfig: [],
+    callOptions: ['training', 'mask', 'returnAttentionScores'],
+  };
+  protected override readonly widthBoundInputs: readonly string[] = ['input'];
   protected readonly outputDim?: number;
   protected readonly causal: boolean;
 
   constructor(args: SelfAttentionArgs, layerName = 'SelfAttention') {
+    refuseRenamedArgs(layerName, args, RENAMED);
     super(args, layerName);
-    this.outputDim = checkOptionalPositiveInt(layerName, 'outputDim', args.outputDim);
-    this.causal = checkBool(layerName, 'causal', args.causal, false);
+    const os = args.outputShape;
+    const dims = os === undefined || os === null ? [] : Array.isArray(os) ? os : [os];
+    if (dims.length > 1 || (Array.isArray(os) && dims.length === 0)) {
+      throw new AttentionError(`${layerName}: expected outputShape to be a positive integer, but got outputShape=${JSON.stringify(os)}.`);
+    }
+    this.outputDim = checkOptionalPositiveInt(layerName, 'outputShape', dims[0]);
+    this.causal = checkBool(layerName, 'useCausalMask', args.useCausalMask, false);
+  }
+
+  /** Builds from a config; configs saved with the old names (`causal`, `outputDim`) load too. */
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
+  ): T {
+    return new cls(renameConfig(config, RENAMED));
+  }
+
+  protected override checkCall(list: readonly Shaped[]): void {
+    if (list.length !== 1) {
+      throw new AttentionError(`${this.layerName}: expected one input [B, T, D], but got ${list.length} inputs.`);
+    }
+    if (list[0].shape.length !== 3) {
+      throw new AttentionError(`${this.layerName}: expected an input of rank 3 [B, T, D], but got input ${showShape(list[0].shape)}.`);
+    }
   }
 
   protected get layerName(): string {
@@ -84,7 +128,7 @@ export class SelfAttention extends MultiHeadBase {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), outputDim: this.outputDim ?? null, causal: this.causal };
+    return { ...super.getConfig(), outputShape: this.outputDim ?? null, useCausalMask: this.causal };
   }
 }
 tf.serialization.registerClass(SelfAttention);
@@ -119,12 +163,13 @@ export interface PositionalAttentionArgs extends SelfAttentionArgs {
  *
  * @example
  * ```ts
- * const layer = new PositionalAttention({ numHeads: 4, keyDim: 16, position: 'alibi', causal: true });
+ * const layer = new PositionalAttention({ numHeads: 4, keyDim: 16, position: 'alibi', useCausalMask: true });
  * (layer.apply(tf.randomNormal([2, 10, 64])) as tf.Tensor).shape;   // [2, 10, 64]
  * ```
  */
 export class PositionalAttention extends SelfAttention {
   static override className = 'PositionalAttention';
+  static override readonly callSignature: CallSignature = SelfAttention.callSignature;
   private readonly position: PositionKind;
   private readonly maxWavelength: number;
   private readonly numBuckets: number;
@@ -135,7 +180,7 @@ export class PositionalAttention extends SelfAttention {
     super(args, 'PositionalAttention');
     const name = 'PositionalAttention';
     if (args.position === undefined) {
-      throw new Error(`${name}: expected position to be one of 'rotary', 'alibi', 'relative', but got position=undefined.`);
+      throw new AttentionError(`${name}: expected position to be one of 'rotary', 'alibi', 'relative', but got position=undefined.`);
     }
     this.position = checkChoice(name, 'position', args.position, POSITIONS, 'rotary');
     const mw = args.maxWavelength ?? 10000;

@@ -5,6 +5,8 @@
  * Shape legend: B batch, T sequence length, V vocabulary, D embedding width.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { CallSignature } from './base/call_signature';
+import { LibraryLayer } from './base/library_layer';
 import type { LayerArgs } from './tfjs_types';
 import { checkBool, checkPositiveInt, InitializerArg, resolveInitializer, serialize } from './common';
 import { PositionEmbedding } from './position_layers';
@@ -50,8 +52,15 @@ const NAME = 'TokenAndPositionEmbedding';
  * (emb.apply(tf.tensor2d([[5, 7, 0]], undefined, 'int32')) as tf.Tensor).shape;   // [1, 3, 8]
  * ```
  */
-export class TokenAndPositionEmbedding extends tf.layers.Layer {
+export class TokenAndPositionEmbedding extends LibraryLayer {
   static className = NAME;
+  static readonly callSignature: CallSignature = {
+    keras: ['start_index'],
+    tensorInputs: [],
+    optionsAsConfig: [],
+    callOptions: ['training', 'mask', 'startIndex'],
+  };
+  protected override readonly widthBoundInputs: readonly string[] = [];
   private readonly vocabularySize: number;
   private readonly sequenceLength: number;
   private readonly embeddingDim: number;

@@ -5,6 +5,7 @@
  * Shape legend: B batch, T decoder length, S encoder length, D model width.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { CallSignature } from './base/call_signature';
 import {
   assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
   newDense, newLayerNorm, residual, settingsConfig, shapeList, tensorMask, TransformerBlockArgs,
@@ -12,6 +13,7 @@ import {
 import { asList, ownCopy, checkBool } from './common';
 import type { MultiHeadAttention } from './multi_head_attention';
 import { ScoringLayer } from './scoring_layer';
+import type { AttentionCallOptions } from './scoring_layer';
 
 /** Arguments of `TransformerDecoder` (keras-hub's, camelCased, plus one tfjs addition). */
 export interface TransformerDecoderArgs extends TransformerBlockArgs {
@@ -39,6 +41,14 @@ export interface TransformerDecoderArgs extends TransformerBlockArgs {
 }
 
 const NAME = 'TransformerDecoder';
+
+/** The call options of `TransformerDecoder`. */
+export interface TransformerDecoderCallOptions extends AttentionCallOptions {
+  /** Names of the inputs after the first (`'encoderSequence'`, `'decoderPaddingMask'`, ...). Default: positional. */
+  inputNames?: string[];
+  /** Causal self-attention in this call. Default: the constructor's `useCausalMask`. */
+  useCausalMask?: boolean;
+}
 const ROLES = [
   'encoderSequence', 'decoderPaddingMask', 'decoderAttentionMask', 'encoderPaddingMask', 'encoderAttentionMask',
 ] as const;
@@ -79,9 +89,17 @@ const ROLES = [
  * (dec.apply([tf.ones([1, 4, 16]), tf.ones([1, 6, 16])]) as tf.Tensor).shape;   // [1, 4, 16]
  * ```
  */
-export class TransformerDecoder extends ScoringLayer {
+export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptions, tf.Tensor[]> {
   static className = NAME;
+  static readonly callSignature: CallSignature = {
+    keras: ['encoder_sequence', 'decoder_padding_mask', 'decoder_attention_mask', 'encoder_padding_mask', 'encoder_attention_mask', 'training', 'use_causal_mask'],
+    tensorInputs: ['encoder_sequence', 'decoder_padding_mask', 'decoder_attention_mask', 'encoder_padding_mask', 'encoder_attention_mask'],
+    namedInputs: true,
+    optionsAsConfig: ['use_causal_mask'],
+    callOptions: ['training', 'mask', 'inputNames', 'useCausalMask', 'returnAttentionScores'],
+  };
   protected readonly returnAttentionScores: boolean;
+  protected override readonly widthBoundInputs: readonly string[] = ['decoderSequence'];
   private readonly settings: BlockSettings;
   private readonly useCausalMask: boolean;
   private readonly inputNames?: string[];
@@ -117,13 +135,9 @@ export class TransformerDecoder extends ScoringLayer {
     return shapes.length > 1 && shapes[1].length === 3;
   }
 
-  override apply(
-    inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[],
-    kwargs?: Record<string, unknown>,
-  ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
-    // build() sees only shapes; remember the input names it needs.
-    this.pendingNames = kwargs?.['inputNames'] ?? this.inputNames;
-    return super.apply(inputs, kwargs);
+  /** build() sees only shapes: remember the input names it needs (runs in apply, before build). */
+  protected override checkCall(_inputs: ReadonlyArray<{ shape: ReadonlyArray<number | null> }>, kwargs: Record<string, unknown>): void {
+    this.pendingNames = kwargs['inputNames'] ?? this.inputNames;
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {

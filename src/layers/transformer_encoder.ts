@@ -5,6 +5,7 @@
  * Shape legend: B batch, T sequence length, D model width.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { CallSignature } from './base/call_signature';
 import {
   assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
   newDense, newLayerNorm, residual, settingsConfig, shapeList, tensorMask, TransformerBlockArgs,
@@ -12,6 +13,7 @@ import {
 import { asList, ownCopy, checkBool, combineLayerMasks } from './common';
 import type { MultiHeadAttention } from './multi_head_attention';
 import { ScoringLayer } from './scoring_layer';
+import type { AttentionCallOptions } from './scoring_layer';
 
 /** Arguments of `TransformerEncoder` (keras-hub's, camelCased, plus one tfjs addition). */
 export interface TransformerEncoderArgs extends TransformerBlockArgs {
@@ -26,6 +28,12 @@ export interface TransformerEncoderArgs extends TransformerBlockArgs {
 }
 
 const NAME = 'TransformerEncoder';
+
+/** The call options of `TransformerEncoder`. */
+export interface TransformerEncoderCallOptions extends AttentionCallOptions {
+  /** Names of the inputs after the first (`'paddingMask'`, `'attentionMask'`). Default: positional. */
+  inputNames?: string[];
+}
 
 /**
  * One transformer encoder block (Vaswani et al., 2017), as keras-hub builds it.
@@ -63,9 +71,17 @@ const NAME = 'TransformerEncoder';
  * (enc.apply(tf.ones([1, 5, 16])) as tf.Tensor).shape;   // [1, 5, 16]
  * ```
  */
-export class TransformerEncoder extends ScoringLayer {
+export class TransformerEncoder extends ScoringLayer<TransformerEncoderCallOptions> {
   static className = NAME;
+  static readonly callSignature: CallSignature = {
+    keras: ['padding_mask', 'attention_mask', 'training', 'return_attention_scores'],
+    tensorInputs: ['padding_mask', 'attention_mask'],
+    namedInputs: true,
+    optionsAsConfig: ['return_attention_scores'],
+    callOptions: ['training', 'mask', 'inputNames', 'returnAttentionScores'],
+  };
   protected readonly returnAttentionScores: boolean;
+  protected override readonly widthBoundInputs: readonly string[] = ['input'];
   private readonly settings: BlockSettings;
   private readonly inputNames?: string[];
   private attention?: MultiHeadAttention;

@@ -1,7 +1,10 @@
 /**
- * heatmapSvg: render a [T, S] attention-weight matrix as a standalone SVG string.
+ * heatmapSvg: render attention weights as a standalone SVG string: a `[T, S]`
+ * matrix, or one batch item (and head) of the `[B, T, S]` or `[B, N, T, S]`
+ * scores a layer returns.
  */
 import * as tf from '@tensorflow/tfjs';
+import { AttentionError } from '../errors';
 
 /** Options for {@link heatmapSvg}. */
 export interface HeatmapOptions {
@@ -13,6 +16,47 @@ export interface HeatmapOptions {
   title?: string;
   /** Value range mapped to the colour scale. Default: [min, max] of the data. */
   range?: [number, number];
+  /** For `[B, T, S]` and `[B, N, T, S]` scores: which batch item. Default 0. */
+  batch?: number;
+  /** For `[B, N, T, S]` scores: which head. Default 0. */
+  head?: number;
+  /** Name of the row axis, drawn along it. Default `'query'`; `''` draws none. */
+  queryAxisLabel?: string;
+  /** Name of the column axis, drawn along it. Default `'key'`; `''` draws none. */
+  keyAxisLabel?: string;
+}
+
+function pick(name: 'batch' | 'head', v: number | undefined, size: number, shape: number[]): number {
+  const i = v ?? 0;
+  if (!Number.isInteger(i) || i < 0 || i >= size) {
+    throw new AttentionError(`heatmapSvg: expected ${name} to be an integer in [0, ${size}) for scores [${shape.join(',')}], but got ${name}=${String(v)}.`);
+  }
+  return i;
+}
+
+/** The `[T, S]` rows of a rank-2, -3 (`[B, T, S]`) or -4 (`[B, N, T, S]`) tensor, for the chosen batch item and head. */
+function rowsOf(weights: tf.Tensor, options: HeatmapOptions): number[][] {
+  const shape = weights.shape;
+  if (shape.length < 2 || shape.length > 4) {
+    throw new AttentionError(
+      `heatmapSvg: expected weights [T, S], scores [B, T, S] or scores [B, N, T, S], but got shape [${shape.join(',')}].`,
+    );
+  }
+  if (shape.length < 4 && options.head !== undefined) {
+    throw new AttentionError(`heatmapSvg: expected head only for [B, N, T, S] scores, but got head=${options.head} for shape [${shape.join(',')}].`);
+  }
+  if (shape.length === 2 && options.batch !== undefined) {
+    throw new AttentionError(`heatmapSvg: expected batch only for [B, T, S] or [B, N, T, S] scores, but got batch=${options.batch} for shape [${shape.join(',')}].`);
+  }
+  const [T, S] = shape.slice(-2);
+  let offset = 0;
+  if (shape.length >= 3) {
+    const b = pick('batch', options.batch, shape[0], shape);
+    const n = shape.length === 4 ? pick('head', options.head, shape[1], shape) : 0;
+    offset = shape.length === 4 ? (b * shape[1] + n) * T * S : b * T * S;
+  }
+  const data = weights.dataSync();
+  return Array.from({ length: T }, (_, i) => Array.from(data.subarray(offset + i * S, offset + (i + 1) * S), Number));
 }
 
 /** Viridis stops (low value = dark purple, high value = yellow). */
@@ -42,22 +86,32 @@ function fmt(v: number): string {
 }
 
 /**
- * Renders a [T, S] weight matrix (rows = queries, columns = keys) as an SVG
+ * Renders attention weights (rows = queries, columns = keys) as an SVG
  * string: one `<rect>` per cell coloured on a viridis-like scale (dark = low,
- * yellow = high), a `<title>` tooltip per cell, axis labels, a legend with the
- * min and max of the range, and an optional title. Reads the tensor with
- * arraySync; creates no tensors.
+ * yellow = high), a `<title>` tooltip per cell, tick labels, the axis names
+ * (query, key), a legend with the min and max of the range, and an optional
+ * title. Reads the tensor with dataSync; creates no tensors.
+ *
+ * @param weights `[T, S]` (a tensor or `number[][]`), or the scores a layer
+ *   returns: `[B, T, S]` (Attention, ContentAttention) or `[B, N, T, S]`
+ *   (MultiHeadAttention, SelfAttention), drawn for `options.batch` (and
+ *   `options.head`).
+ * @throws AttentionError for another rank, a batch or head out of range,
+ *   non-finite values, or label counts that do not match.
+ *
+ * @example
+ * ```ts
+ * const [, scores] = mha.callWithScores([q, v]);          // scores [B, N, T, S]
+ * const svg = heatmapSvg(scores, { batch: 0, head: 1 });
+ * ```
  */
 export function heatmapSvg(weights: tf.Tensor | number[][], options: HeatmapOptions = {}): string {
   let rows: number[][];
   if (weights instanceof tf.Tensor) {
-    if (weights.rank !== 2) {
-      throw new Error(`heatmapSvg: expected weights of rank 2 [T, S], but got shape [${weights.shape.join(',')}]`);
-    }
-    rows = weights.arraySync() as number[][];
+    rows = rowsOf(weights, options);
   } else {
     if (!Array.isArray(weights) || !weights.every((r) => Array.isArray(r) && r.every((v) => typeof v === 'number'))) {
-      throw new Error('heatmapSvg: expected weights of rank 2 [T, S] (a Tensor2D or number[][]), but got a different nesting');
+      throw new AttentionError('heatmapSvg: expected weights of rank 2 [T, S] (a Tensor2D or number[][]), but got a different nesting.');
     }
     rows = weights;
   }
@@ -97,10 +151,14 @@ export function heatmapSvg(weights: tf.Tensor | number[][], options: HeatmapOpti
   const font = Math.max(7, Math.min(12, Math.round(cell * 0.7)));
   const maxLen = (ls: string[]) => Math.max(...ls.map((l) => l.length));
   const rotate = maxLen(colLabels) * font * 0.6 > cell;
-  const left = Math.ceil(maxLen(rowLabels) * font * 0.6) + 10;
+  const queryAxis = options.queryAxisLabel ?? 'query';
+  const keyAxis = options.keyAxisLabel ?? 'key';
+  const axisW = queryAxis ? 18 : 0;
+  const left = axisW + Math.ceil(maxLen(rowLabels) * font * 0.6) + 10;
   const titleH = options.title ? 24 : 0;
+  const keyAxisH = keyAxis ? 18 : 0;
   const colH = rotate ? Math.ceil(maxLen(colLabels) * font * 0.6) + 10 : font + 8;
-  const top = titleH + colH;
+  const top = titleH + keyAxisH + colH;
   const gridW = S * cell;
   const gridH = T * cell;
   const legendX = left + gridW + 16;
@@ -118,6 +176,13 @@ export function heatmapSvg(weights: tf.Tensor | number[][], options: HeatmapOpti
   out.push('</linearGradient></defs>');
   if (options.title) {
     out.push(`<text class="title" x="${left}" y="16" font-size="14">${esc(options.title)}</text>`);
+  }
+  if (keyAxis) {
+    out.push(`<text class="key-axis" x="${left + gridW / 2}" y="${titleH + 13}" font-size="12" text-anchor="middle">${esc(keyAxis)}</text>`);
+  }
+  if (queryAxis) {
+    const y = top + gridH / 2;
+    out.push(`<text class="query-axis" x="13" y="${y}" font-size="12" text-anchor="middle" transform="rotate(-90 13 ${y})">${esc(queryAxis)}</text>`);
   }
   out.push('<g class="col-labels">');
   colLabels.forEach((l, j) => {

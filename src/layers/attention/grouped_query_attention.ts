@@ -90,7 +90,7 @@ function headArgs(args: GroupedQueryAttentionArgs, layerName: string): { numHead
 export class GroupedQueryAttention extends MultiHeadAttention {
   static override className = NAME;
   /** Keras's call: `call(query, value, key=None, query_mask=None, ...)`. */
-  static readonly callSignature: CallSignature = {
+  static override readonly callSignature: CallSignature = {
     keras: ['value', 'key', 'query_mask', 'value_mask', 'key_mask', 'attention_mask', 'return_attention_scores', 'training', 'use_causal_mask'],
     tensorInputs: ['value', 'key', 'attention_mask'],
     fill: { key: 'value' },
