@@ -6,9 +6,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { fileSystem } from './file_system';
 import { KerasFormatError, layerClassNames, normaliseKerasTopology } from './keras_format';
+import { checkHttpOptions, httpLoader, HttpLoadOptions } from './http';
+import { checkArtifacts } from './schema';
 
 /** Options of {@link loadKerasModel}. */
-export interface LoadKerasModelOptions {
+export interface LoadKerasModelOptions extends Pick<HttpLoadOptions, 'timeoutMs' | 'signal'> {
   /**
    * Extra classes to resolve layer class names with, keyed by class name, on
    * top of tfjs's registry (which holds the library's layers once imported).
@@ -30,21 +32,21 @@ function shapeStr(shape: readonly (number | null)[]): string {
   return `[${shape.join(',')}]`;
 }
 
-function handlerFor(source: string | tf.io.IOHandler): tf.io.IOHandler {
+function handlerFor(source: string | tf.io.IOHandler, options: LoadKerasModelOptions): tf.io.IOHandler {
   if (typeof source !== 'string') {
     if (source === null || typeof source !== 'object' || typeof source.load !== 'function') {
       fail(`expected a path to model.json, a URL or a tf.io.IOHandler with load(), but got ${String(source)}.`);
     }
     return source;
   }
-  if (/^https?:\/\//.test(source)) return tf.io.http(source);
+  if (/^https?:\/\//i.test(source)) return httpLoader(source, { timeoutMs: options.timeoutMs, signal: options.signal });
   return fileSystem(source.startsWith('file://') ? source.slice('file://'.length) : source);
 }
 
 function registeredClass(className: string, customObjects?: tf.serialization.ConfigDict): boolean {
-  if (customObjects !== undefined && className in customObjects) return true;
-  const map = tf.serialization.SerializationMap.getMap().classNameMap;
-  return className in map;
+  const own = (o: object) => Object.prototype.hasOwnProperty.call(o, className);
+  if (customObjects !== undefined && customObjects !== null && own(customObjects)) return true;
+  return own(tf.serialization.SerializationMap.getMap().classNameMap);
 }
 
 /**
@@ -64,7 +66,7 @@ function assignWeights(model: tf.LayersModel, named: tf.NamedTensorMap, strict: 
         const rest = original.split('/').slice(1).join('/');
         if (rest !== '') candidates.push(`${layer.name}/${rest}`);
       }
-      const key = candidates.find((c) => c in named && !used.has(c));
+      const key = candidates.find((c) => Object.prototype.hasOwnProperty.call(named, c) && !used.has(c));
       if (key === undefined) {
         fail(`expected weight '${candidates[candidates.length > 1 ? 1 : 0]}' (shape ${shapeStr(w.shape)}) of layer '${layer.name}' in the weights manifest, but it is missing.`);
       }
@@ -116,8 +118,10 @@ export async function loadKerasModel(
   source: string | tf.io.IOHandler,
   options: LoadKerasModelOptions = {},
 ): Promise<tf.LayersModel> {
-  const handler = handlerFor(source);
+  checkHttpOptions('loadKerasModel', options);
+  const handler = handlerFor(source, options);
   const artifacts = await handler.load!();
+  checkArtifacts('loadKerasModel', artifacts);
   if (artifacts === undefined || artifacts === null || artifacts.modelTopology === undefined || artifacts.modelTopology === null) {
     fail('expected model.json to hold a modelTopology (a layers-model from tensorflowjs_converter), but got none.');
   }
