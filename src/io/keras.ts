@@ -8,6 +8,7 @@ import { fileSystem } from './file_system';
 import { KerasFormatError, layerClassNames, normaliseKerasTopology } from './keras_format';
 import { checkHttpOptions, httpLoader, HttpLoadOptions } from './http';
 import { checkArtifacts } from './schema';
+import { asLibraryError } from './guard';
 
 /** Options of {@link loadKerasModel}. */
 export interface LoadKerasModelOptions extends Pick<HttpLoadOptions, 'timeoutMs' | 'signal'> {
@@ -23,6 +24,8 @@ export interface LoadKerasModelOptions extends Pick<HttpLoadOptions, 'timeoutMs'
    */
   strict?: boolean;
 }
+
+const formatError = (message: string) => new KerasFormatError(`loadKerasModel: ${message}`);
 
 function fail(message: string): never {
   throw new KerasFormatError(`loadKerasModel: ${message}`);
@@ -128,13 +131,14 @@ export async function loadKerasModel(
   if (artifacts.modelTopology instanceof ArrayBuffer) {
     fail('expected a layers-model modelTopology (JSON), but got a binary graph-model topology; load graph models with tf.loadGraphModel.');
   }
-  const normalised = normaliseKerasTopology(artifacts.modelTopology);
+  const normalised = await asLibraryError('could not read modelTopology', () => normaliseKerasTopology(artifacts.modelTopology), formatError);
   const missing = layerClassNames(normalised).filter((l) => !registeredClass(l.className, options.customObjects));
   if (missing.length > 0) {
     const list = missing.map((l) => `'${l.name}' (${l.className})`).join(', ');
     fail(`unknown layer class for layer(s) ${list}. Import the module that defines it (importing tfjs-attention registers its layers) or register it with tf.serialization.registerClass(${missing[0].className}) before loading.`);
   }
-  const model = await tf.models.modelFromJSON(normalised as tf.io.ModelJSON['modelTopology'] as never, options.customObjects);
+  const model = await asLibraryError('tfjs could not build the model from modelTopology',
+    () => tf.models.modelFromJSON(normalised as tf.io.ModelJSON['modelTopology'] as never, options.customObjects), formatError);
   const specs = artifacts.weightSpecs ?? [];
   if (specs.length > 0 && artifacts.weightData === undefined) {
     model.dispose();
