@@ -14,6 +14,7 @@ import { bandMask } from '../ops/masks';
 import { asList, perInputMasks, checkBool, checkChoice, checkRate, inputShapes, lastDim } from './common';
 import { LayerVariable } from './multi_head_base';
 import { Kwargs, ScoringLayer } from './scoring_layer';
+import { layerArgs, trainingArg } from './base/layer_guards';
 
 /** Arguments of `Attention` (Keras's, in camelCase). */
 export interface AttentionArgs extends LayerArgs {
@@ -60,7 +61,7 @@ export class Attention extends ScoringLayer {
   protected concatScoreWeight?: LayerVariable;
 
   constructor(args: AttentionArgs = {}, defaults: { useScale: boolean } = { useScale: false }) {
-    super(args);
+    super(layerArgs(new.target, args));
     const name = (this.constructor as unknown as { className: string }).className;
     this.useScale = checkBool(name, 'useScale', args.useScale, defaults.useScale);
     this.scoreMode = checkChoice(name, 'scoreMode', args.scoreMode, ['dot', 'concat'] as const, 'dot');
@@ -126,7 +127,7 @@ export class Attention extends ScoringLayer {
     const causalArg = kwargs['useCausalMask'];
     const causal = typeof causalArg === 'boolean' ? causalArg : this.useCausalMask;
     const returnScores = this.wantsScores(kwargs);
-    const training = kwargs['training'] === true;
+    const training = trainingArg(this, kwargs);
     return tf.tidy(() => {
       const asBool = (m: tf.Tensor) => (m.dtype === 'bool' ? m : tf.notEqual(m, 0));
       let mask: tf.Tensor | null = masks[1] ? tf.expandDims(asBool(masks[1]), 1) : null; // [B, 1, S]

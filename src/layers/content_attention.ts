@@ -25,6 +25,7 @@ import {
 } from './common';
 import { LayerVariable } from './multi_head_base';
 import { Kwargs, ScoringLayer } from './scoring_layer';
+import { layerArgs, trainingArg } from './base/layer_guards';
 
 /** The score functions of `ContentAttention`. */
 export type ContentScore = 'dot' | 'general' | 'additive' | 'cosine';
@@ -85,7 +86,7 @@ export class ContentAttention extends ScoringLayer {
   private sharpening?: LayerVariable;
 
   constructor(args: ContentAttentionArgs = {}) {
-    super(args);
+    super(layerArgs(new.target, args));
     this.score = checkChoice(NAME, 'score', args.score, SCORES, 'dot');
     this.units = checkOptionalPositiveInt(NAME, 'units', args.units);
     this.dropoutRate = checkRate(NAME, 'dropout', args.dropout);
@@ -143,7 +144,7 @@ export class ContentAttention extends ScoringLayer {
     const [query, value] = list;
     const key = list[2] ?? value;
     const masks = perInputMasks([query, value], kwargs['mask']);
-    const training = kwargs['training'] === true;
+    const training = trainingArg(this, kwargs);
     const returnScores = this.wantsScores(kwargs);
     return tf.tidy(() => {
       const asBool = (m: tf.Tensor) => (m.dtype === 'bool' ? m : tf.notEqual(m, 0));

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from './tfjs_types';
 import { asList, checkBool, combineLayerMasks, inputShapes, lastDim, perInputMasks } from './common';
 import { Kwargs, MultiHeadBase, MultiHeadBaseArgs } from './multi_head_base';
+import { trainingArg } from './base/layer_guards';
 
 /** Arguments of `MultiHeadAttention` (Keras's, in camelCase). */
 export interface MultiHeadAttentionArgs extends MultiHeadBaseArgs, LayerArgs {
@@ -122,7 +123,7 @@ export class MultiHeadAttention extends MultiHeadBase {
     return tf.tidy(() => {
       // Keras takes the key's mask from the key, which defaults to the value.
       const mask = combineLayerMasks(masks[0], masks[1], list.length > 2 ? masks[2] : null, explicit);
-      const r = this.attend(query, value, key, mask, causal, kwargs['training'] === true, returnScores);
+      const r = this.attend(query, value, key, mask, causal, trainingArg(this, kwargs), returnScores);
       return returnScores ? [r.output, r.scores as tf.Tensor] : r.output;
     });
   }

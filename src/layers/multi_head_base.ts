@@ -27,6 +27,7 @@ import {
   resolveRegularizer,
   serialize,
 } from './common';
+import { layerArgs } from './base/layer_guards';
 
 export type LayerVariable = ReturnType<tf.layers.Layer['addWeight']>;
 export type { Kwargs } from './scoring_layer';
@@ -94,7 +95,7 @@ export abstract class MultiHeadBase extends ScoringLayer {
   protected outputDense?: Projection;
 
   constructor(args: MultiHeadBaseArgs & LayerArgs, layerName: string) {
-    super(args);
+    super(layerArgs(new.target, args));
     const a = args ?? ({} as MultiHeadBaseArgs);
     this.numHeads = checkPositiveInt(layerName, 'numHeads', a.numHeads);
     this.keyDim = checkPositiveInt(layerName, 'keyDim', a.keyDim);

@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from './tfjs_types';
 import { rejectSymbolicCallArgs } from './common';
+import { layerArgs } from './base/layer_guards';
 
 export type Kwargs = { [key: string]: unknown };
 
@@ -19,7 +20,7 @@ export abstract class ScoringLayer extends tf.layers.Layer {
   private pendingReturnScores?: boolean;
 
   constructor(args: LayerArgs) {
-    super(args);
+    super(layerArgs(new.target, args));
     this.supportsMasking = true;
   }
 

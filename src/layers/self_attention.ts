@@ -8,6 +8,7 @@ import type { LayerArgs } from './tfjs_types';
 import { alibiBias, applyRotary, relativePositionOneHot } from '../ops/position';
 import { checkBool, checkChoice, checkOptionalPositiveInt, checkPositiveInt, combineLayerMasks, inputShapes, lastDim } from './common';
 import { Kwargs, LayerVariable, MultiHeadBase, MultiHeadBaseArgs } from './multi_head_base';
+import { trainingArg } from './base/layer_guards';
 
 /** Arguments of `SelfAttention`. */
 export interface SelfAttentionArgs extends MultiHeadBaseArgs, LayerArgs {
@@ -78,7 +79,7 @@ export class SelfAttention extends MultiHeadBase {
     const returnScores = this.wantsScores(kwargs);
     return tf.tidy(() => {
       const mask = combineLayerMasks(padding, padding, null, null);
-      const r = this.attend(x, x, x, mask, this.causal, kwargs['training'] === true, returnScores);
+      const r = this.attend(x, x, x, mask, this.causal, trainingArg(this, kwargs), returnScores);
       return returnScores ? [r.output, r.scores as tf.Tensor] : r.output;
     });
   }

@@ -10,6 +10,7 @@ import { checkBool, checkPositiveInt, InitializerArg, resolveInitializer, serial
 import { PositionEmbedding } from './position_layers';
 import { buildSublayer } from './transformer_common';
 import type { Initializer } from './tfjs_types';
+import { layerArgs } from './base/layer_guards';
 
 /** Arguments of `TokenAndPositionEmbedding` (keras-hub's, camelCased). */
 export interface TokenAndPositionEmbeddingArgs extends LayerArgs {
@@ -62,7 +63,7 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
   private positionEmbedding?: PositionEmbedding;
 
   constructor(args: TokenAndPositionEmbeddingArgs) {
-    super(args);
+    super(layerArgs(new.target, args));
     if (args === undefined || args === null) {
       throw new Error(`${NAME}: expected arguments {vocabularySize, sequenceLength, embeddingDim}, but got ${String(args)}.`);
     }

@@ -11,6 +11,7 @@ import {
 } from './transformer_common';
 import { checkBool } from './common';
 import type { MultiHeadAttention } from './multi_head_attention';
+import { layerArgs, trainingArg } from './base/layer_guards';
 
 /** Arguments of `TransformerDecoder` (keras-hub's, camelCased, plus one tfjs addition). */
 export interface TransformerDecoderArgs extends TransformerBlockArgs {
@@ -77,7 +78,7 @@ export class TransformerDecoder extends tf.layers.Layer {
   private feedforwardNorm?: tf.layers.Layer;
 
   constructor(args: TransformerDecoderArgs) {
-    super(args);
+    super(layerArgs(new.target, args));
     this.settings = blockSettings(NAME, args);
     this.useCausalMask = checkBool(NAME, 'useCausalMask', args.useCausalMask, true);
     this.inputNames = args.inputNames ?? undefined;
@@ -162,7 +163,7 @@ export class TransformerDecoder extends tf.layers.Layer {
     const decPadding = roles.decoderPaddingMask ?? given ?? x.kerasMask ?? null;
     const causalArg = kwargs['useCausalMask'];
     const causal = typeof causalArg === 'boolean' ? causalArg : this.useCausalMask;
-    const training = kwargs['training'] === true;
+    const training = trainingArg(this, kwargs);
     const s = this.settings;
     return tf.tidy(() => {
       const selfMask = mergeMasks(decPadding, roles.decoderAttentionMask ?? null);

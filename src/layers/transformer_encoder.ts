@@ -10,6 +10,7 @@ import {
   newDense, newLayerNorm, residual, settingsConfig, shapeList, TransformerBlockArgs,
 } from './transformer_common';
 import type { MultiHeadAttention } from './multi_head_attention';
+import { layerArgs, trainingArg } from './base/layer_guards';
 
 /** Arguments of `TransformerEncoder` (keras-hub's, camelCased). */
 export type TransformerEncoderArgs = TransformerBlockArgs;
@@ -55,7 +56,7 @@ export class TransformerEncoder extends tf.layers.Layer {
   private outputDense?: tf.layers.Layer;
 
   constructor(args: TransformerEncoderArgs) {
-    super(args);
+    super(layerArgs(new.target, args));
     this.settings = blockSettings(NAME, args);
     this.inputNames = args.inputNames ?? undefined;
     this.supportsMasking = true;
@@ -90,7 +91,7 @@ export class TransformerEncoder extends tf.layers.Layer {
     const roles = assignRoles(NAME, list, kwargs['inputNames'] ?? this.inputNames, ['paddingMask', 'attentionMask']);
     const given = Array.isArray(kwargs['mask']) ? (kwargs['mask'] as tf.Tensor[])[0] : (kwargs['mask'] as tf.Tensor | undefined);
     const padding = roles.paddingMask ?? given ?? x.kerasMask ?? null;
-    const training = kwargs['training'] === true;
+    const training = trainingArg(this, kwargs);
     const s = this.settings;
     return tf.tidy(() => {
       const mask = mergeMasks(padding, roles.attentionMask ?? null);

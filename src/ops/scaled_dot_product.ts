@@ -13,6 +13,8 @@ import {
   checkDropout,
   checkNonNegativeInt,
   checkFloat,
+  checkOptions,
+  checkTraining,
   checkMask,
   checkScale,
   fmt,
@@ -141,6 +143,7 @@ export function checkAttentionInputs(
   options: ScaledDotProductOptions,
   sameDepth = true,
 ): AttentionShapes {
+  checkOptions(fn, options);
   const q = checkFloat(fn, 'query', query);
   const k = checkFloat(fn, 'key', key);
   const v: InputInfo | undefined = value === undefined ? undefined : checkFloat(fn, 'value', value);
@@ -185,6 +188,7 @@ export function checkAttentionInputs(
   }
   checkScale(fn, options.scale);
   checkDropout(fn, options.dropout);
+  checkTraining(fn, options.training);
   if (options.causal !== undefined && typeof options.causal !== 'boolean') {
     throw new Error(`${fn}: expected \`causal\` to be a boolean, but got ${String(options.causal)}.`);
   }
@@ -315,6 +319,7 @@ export function scaledDotProductAttention(
   options: ScaledDotProductOptions & { returnWeights?: boolean } = {},
 ): tf.Tensor | AttentionResult {
   const fn = 'scaledDotProductAttention';
+  if (value === undefined) checkFloat(fn, 'value', value);
   const shapes = checkAttentionInputs(fn, query, key, value, options);
   const { T, S, H } = shapes;
   const implementation = chooseImplementation(fn, shapes, options);
