@@ -15,6 +15,8 @@ import { asList, perInputMasks, checkBool, checkChoice, checkRate, inputShapes, 
 import { LayerVariable } from './multi_head_base';
 import { Kwargs, ScoringLayer } from './scoring_layer';
 import { layerArgs, trainingArg } from './base/layer_guards';
+import { checkInputMask } from '../ops/checks';
+import { nextDropoutSeed } from './base/seed_generator';
 
 /** Arguments of `Attention` (Keras's, in camelCase). */
 export interface AttentionArgs extends LayerArgs {
@@ -24,7 +26,11 @@ export interface AttentionArgs extends LayerArgs {
   scoreMode?: 'dot' | 'concat';
   /** Dropout rate on the attention weights, in [0, 1). Default 0. */
   dropout?: number;
-  /** Seed of the dropout. Default: unseeded. */
+  /**
+   * Seed of the dropout: each training call draws a new mask, in a sequence
+   * the seed fixes (as Keras's SeedGenerator), so a run is reproducible and
+   * the mask still moves. Default: unseeded.
+   */
   seed?: number | null;
   /** Return `[output, scores]` (a tfjs addition; the call argument also works). Default false. */
   returnAttentionScores?: boolean;
@@ -124,6 +130,8 @@ export class Attention extends ScoringLayer {
       );
     }
     const masks = perInputMasks([query, value], kwargs['mask']);
+    checkInputMask(this.layerName, 'query mask', masks[0], query.shape.slice(0, 2));
+    checkInputMask(this.layerName, 'value mask', masks[1], value.shape.slice(0, 2));
     const causalArg = kwargs['useCausalMask'];
     const causal = typeof causalArg === 'boolean' ? causalArg : this.useCausalMask;
     const returnScores = this.wantsScores(kwargs);
@@ -136,7 +144,7 @@ export class Attention extends ScoringLayer {
         mask = mask === null ? tri : tf.logicalAnd(mask, tri);
       }
       const weights = maskedSoftmax(this.computeScores(query, key), mask, 'uniform');
-      let output = weightedSum(weights, value, this.dropoutRate, training, this.seed);
+      let output = weightedSum(weights, value, this.dropoutRate, training, nextDropoutSeed(this, this.seed, training && this.dropoutRate > 0));
       if (masks[0]) output = tf.mul(output, tf.expandDims(tf.cast(asBool(masks[0]), 'float32'), 2));
       return returnScores ? [output, weights] : output;
     });
@@ -176,7 +184,7 @@ export class AdditiveAttention extends Attention {
   static override className = 'AdditiveAttention';
 
   constructor(args: AdditiveAttentionArgs = {}) {
-    if ((args as AttentionArgs).scoreMode !== undefined) {
+    if ((layerArgs(new.target, args) as AttentionArgs | undefined)?.scoreMode !== undefined) {
       throw new Error(`AdditiveAttention: scoreMode is not an argument of AdditiveAttention, but got scoreMode=${JSON.stringify((args as AttentionArgs).scoreMode)}.`);
     }
     super(args, { useScale: true });

@@ -28,6 +28,7 @@ import {
   serialize,
 } from './common';
 import { layerArgs } from './base/layer_guards';
+import { nextDropoutSeed } from './base/seed_generator';
 
 export type LayerVariable = ReturnType<tf.layers.Layer['addWeight']>;
 export type { Kwargs } from './scoring_layer';
@@ -56,7 +57,11 @@ export interface MultiHeadBaseArgs {
   kernelConstraint?: ConstraintArg | null;
   /** Constraint on the biases. Default none. */
   biasConstraint?: ConstraintArg | null;
-  /** Seed of the dropout. Default: unseeded. */
+  /**
+   * Seed of the dropout: each training call draws a new mask, in a sequence
+   * the seed fixes (as Keras's SeedGenerator), so a run is reproducible and
+   * the mask still moves. Default: unseeded.
+   */
   seed?: number | null;
   /**
    * Return `[output, scores]` with scores `[B, N, T, S]`. A tfjs addition:
@@ -187,7 +192,7 @@ export abstract class MultiHeadBase extends ScoringLayer {
         bias: this.scoreBias(q.shape[2] as number, k.shape[2] as number),
         dropout: this.dropoutRate,
         training,
-        seed: this.seed,
+        seed: nextDropoutSeed(this, this.seed, training && this.dropoutRate > 0),
         emptyRows: this.emptyRows(),
       };
       const merge = (o: tf.Tensor) => mergeHeads(o, p(this.outputDense).kernel.read(), read(p(this.outputDense).bias));

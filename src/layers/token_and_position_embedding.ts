@@ -8,6 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from './tfjs_types';
 import { checkBool, checkPositiveInt, InitializerArg, resolveInitializer, serialize } from './common';
 import { PositionEmbedding } from './position_layers';
+import { AttentionError } from '../errors';
+import { checkTokenIds } from '../ops/checks';
 import { buildSublayer } from './transformer_common';
 import type { Initializer } from './tfjs_types';
 import { layerArgs } from './base/layer_guards';
@@ -82,6 +84,7 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
     if (shape.length !== 2) {
       throw new Error(`${NAME}: expected token ids of rank 2 [B, T], but got shape [${shape.join(',')}].`);
     }
+    this.checkLength(shape[1], 0);
     const tieWeights = this.tieWeights;
     const V = this.vocabularySize;
     const D = this.embeddingDim;
@@ -114,11 +117,26 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
     const ids = Array.isArray(inputs) ? inputs[0] : inputs;
     if (ids.rank !== 2) throw new Error(`${NAME}: expected token ids of rank 2 [B, T], but got [${ids.shape.join(',')}].`);
+    const startIndex = kwargs?.['startIndex'] ?? 0;
+    if (typeof startIndex === 'number') this.checkLength(ids.shape[1] as number, startIndex);
+    checkTokenIds(NAME, ids, this.vocabularySize);
     return tf.tidy(() => {
       const tokens = this.tokenEmbedding!.call(ids, {}) as tf.Tensor;
-      const positions = this.positionEmbedding!.call(tokens, { startIndex: kwargs['startIndex'] ?? 0 });
+      const positions = this.positionEmbedding!.call(tokens, { startIndex });
       return tf.add(tokens, positions);
     });
+  }
+
+  /**
+   * Refuses ids longer than the position table before anything is built or
+   * computed (a build that failed later left its two embedding tables behind).
+   */
+  private checkLength(T: number | null, startIndex: number): void {
+    if (T !== null && startIndex + T > this.sequenceLength) {
+      throw new AttentionError(
+        `${NAME}: expected at most sequenceLength=${this.sequenceLength} positions, but got ${T} token ids from startIndex=${startIndex}.`,
+      );
+    }
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {

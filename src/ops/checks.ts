@@ -226,8 +226,22 @@ export function checkTokenIds(fn: string, ids: tf.Tensor, vocabularySize: number
     const v = values[i];
     if (!Number.isInteger(v) || v < 0 || v >= vocabularySize) {
       throw new AttentionError(
-        `${fn}: expected token ids to be integers in [0, ${vocabularySize}) (vocabularySize=${vocabularySize}), but got ${v} at flat index ${i} of ids ${fmt(ids.shape)}.`,
+        `${fn}: expected token ids to be integers in [0, ${vocabularySize}) (vocabularySize=${vocabularySize}), but got ${ids.dtype === 'float32' ? Number(v.toPrecision(7)) : v} at flat index ${i} of ids ${fmt(ids.shape)}.`,
       );
     }
+  }
+}
+
+/**
+ * Checks a Keras-style per-input mask: absent, or a bool / numeric tensor of
+ * exactly `expected` (for example the value mask `[B, S]`).
+ */
+export function checkInputMask(fn: string, name: string, mask: tf.Tensor | null | undefined, expected: readonly number[]): void {
+  if (mask === null || mask === undefined) return;
+  if (!(mask instanceof tf.Tensor)) {
+    throw new AttentionError(`${fn}: expected the ${name} to be a tensor ${fmt(expected)}, but got ${describeValue(mask)}.`);
+  }
+  if (mask.dtype === 'string' || mask.dtype === 'complex64' || !tf.util.arraysEqual(mask.shape, expected as number[])) {
+    throw new AttentionError(`${fn}: expected the ${name} to be a bool or 0/1 tensor of shape ${fmt(expected)}, but got ${mask.dtype} ${fmt(mask.shape)}.`);
   }
 }
