@@ -102,6 +102,10 @@ export function applyRotary(x: tf.Tensor, maxWavelength = 10000, scalingFactor =
  * code for N not a power of 2): for N = 2^k, `2^(-8i/N)` for i = 1..N;
  * otherwise those of the closest lower power of 2 followed by every other
  * slope of twice that.
+ *
+ * @param N The number of heads, an integer in [1, 2^20].
+ * @returns N slopes.
+ * @throws AttentionError when N is not such an integer (2.5, 0, -1, NaN).
  */
 export function alibiSlopes(N: number): number[] {
   checkInteger('alibiSlopes', 'N (the number of heads)', N, 1, MAX_HEADS);
@@ -145,6 +149,14 @@ export function alibiBias(N: number, T: number, S: number): tf.Tensor3D {
  * exact buckets for small distances, logarithmic ones up to `maxDistance`,
  * and separate buckets for keys before and after the query when
  * `bidirectional`.
+ *
+ * @param relative `j - i`, an integer.
+ * @param bidirectional Whether keys after the query get their own buckets.
+ * @param numBuckets An integer >= 2 (>= 4 when bidirectional, which halves it).
+ * @param maxDistance An integer above the exact range `floor(buckets / 2)`.
+ * @returns The bucket, an integer in [0, numBuckets).
+ * @throws AttentionError for a non-integer relative position, a bucket count
+ *   or distance out of range (NaN, 0, 3 with bidirectional, 1.5).
  */
 export function relativePositionBucket(relative: number, bidirectional: boolean, numBuckets: number, maxDistance: number): number {
   const fn = 'relativePositionBucket';
