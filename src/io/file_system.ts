@@ -23,7 +23,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { AttentionError } from '../errors';
-import { nodeModules, OpenedFile, openConfined, readExactly } from './read_bounded';
+import { nodeModules, OpenedFile, openConfined, readExactly, statConfined } from './read_bounded';
 import { checkArtifacts, checkManifest, checkTopology, CheckedGroup, isJsonObject } from './schema';
 
 const MODEL_FILE = 'model.json';
@@ -83,10 +83,6 @@ function randomHex(): string {
   const bytes = new Uint8Array(8);
   globalThis.crypto.getRandomValues(bytes);
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-async function closeAll(files: OpenedFile[]): Promise<void> {
-  await Promise.all(files.map((f) => f.handle.close().catch(() => undefined)));
 }
 
 /** The weight file names a model.json's manifest lists (empty when it cannot be read). */
@@ -268,35 +264,37 @@ export function fileSystem(directory: string): tf.io.IOHandler {
       checkTopology(fn, `modelTopology in ${file}`, json.modelTopology);
       const groups: CheckedGroup[] = checkManifest(fn, file, json.weightsManifest);
 
-      // Open every weight file and check every size before reading any byte.
-      const opened: OpenedFile[] = [];
+      // Check every weight file (where it leads, its kind, its size) before reading any byte.
+      const files: Array<{ path: string; what: string; size: number }> = [];
+      const seen = new Map<string, string>();
+      for (const g of groups) {
+        let held = 0;
+        for (const p of g.paths) {
+          const what = `weight file ${p} listed in ${file}`;
+          const { real, size } = await statConfined(fn, realDir, p, what);
+          const other = seen.get(real);
+          if (other !== undefined) {
+            throw new AttentionError(`${fn}: expected every weight file listed in ${file} to be a different file, but '${other}' and '${p}' are both ${real}.`);
+          }
+          seen.set(real, p);
+          files.push({ path: p, what, size });
+          held += size;
+        }
+        if (held !== g.bytes) {
+          throw new AttentionError(
+            `${fn}: the weights of ${g.weights.map((w) => w.spec.name).join(', ')} need ${g.bytes} bytes, but ${g.paths.join(', ')} hold ${held} bytes.`,
+          );
+        }
+      }
+      // Then read them one at a time (a model of a thousand shards holds one descriptor at a time).
       const buffers: ArrayBuffer[] = [];
-      try {
-        const seen = new Map<string, string>();
-        for (const g of groups) {
-          let held = 0;
-          for (const p of g.paths) {
-            const f = await openConfined(fn, realDir, p, `weight file ${p} listed in ${file}`);
-            opened.push(f);
-            const other = seen.get(f.real);
-            if (other !== undefined) {
-              throw new AttentionError(`${fn}: expected every weight file listed in ${file} to be a different file, but '${other}' and '${p}' are both ${f.real}.`);
-            }
-            seen.set(f.real, p);
-            held += f.size;
-          }
-          if (held !== g.bytes) {
-            throw new AttentionError(
-              `${fn}: the weights of ${g.weights.map((w) => w.spec.name).join(', ')} need ${g.bytes} bytes, but ${g.paths.join(', ')} hold ${held} bytes.`,
-            );
-          }
+      for (const f of files) {
+        const opened = await openConfined(fn, realDir, f.path, f.what);
+        try {
+          buffers.push((await readExactly(fn, opened, f.size)).buffer as ArrayBuffer);
+        } finally {
+          await opened.handle.close();
         }
-        for (const f of opened) {
-          const bytes = await readExactly(fn, f, f.size);
-          buffers.push(bytes.buffer as ArrayBuffer);
-        }
-      } finally {
-        await closeAll(opened);
       }
       const artifacts: tf.io.ModelArtifacts = {
         modelTopology: json.modelTopology,

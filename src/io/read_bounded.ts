@@ -41,8 +41,8 @@ export interface OpenedFile {
  * @throws AttentionError naming the path when it leaves the directory, is not
  *   a regular file, or cannot be opened.
  */
-export async function openConfined(fn: string, realDir: string, relative: string, what: string = relative): Promise<OpenedFile> {
-  const { fs, path, constants } = await nodeModules();
+async function resolveConfined(fn: string, realDir: string, relative: string, what: string): Promise<string> {
+  const { fs, path } = await nodeModules();
   if (path.isAbsolute(relative)) {
     throw new AttentionError(`${fn}: expected ${what} to be a path inside the model directory ${realDir}, but got an absolute path.`);
   }
@@ -57,6 +57,47 @@ export async function openConfined(fn: string, realDir: string, relative: string
   if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
     throw new AttentionError(`${fn}: expected ${what} to stay inside the model directory ${realDir}, but it resolves to ${real}.`);
   }
+  return real;
+}
+
+function checkRegular(fn: string, what: string, real: string, st: import('node:fs').Stats): void {
+  if (!st.isFile()) {
+    throw new AttentionError(`${fn}: expected ${what} to be a regular file, but ${real} is ${kindOf(st)}.`);
+  }
+}
+
+/**
+ * Resolves `relative` against the real directory `realDir` (symlinks
+ * followed) and returns its real path and size, if it is a regular file
+ * inside `realDir`. Opens nothing, so many files can be checked at once.
+ *
+ * @throws AttentionError as {@link openConfined}.
+ */
+export async function statConfined(fn: string, realDir: string, relative: string, what: string = relative): Promise<{ real: string; size: number }> {
+  const { fs } = await nodeModules();
+  const real = await resolveConfined(fn, realDir, relative, what);
+  let st: import('node:fs').Stats;
+  try {
+    st = await fs.stat(real);
+  } catch (e) {
+    throw new AttentionError(`${fn}: ${what} could not be read: ${(e as Error).message}`, { cause: e });
+  }
+  checkRegular(fn, what, real, st);
+  return { real, size: st.size };
+}
+
+/**
+ * Resolves `relative` against the real directory `realDir`, follows symlinks,
+ * and opens the result if it is a regular file inside `realDir`.
+ *
+ * @param fn The caller, for messages.
+ * @param what The file as messages name it. Default: `relative`.
+ * @throws AttentionError naming the path when it leaves the directory, is not
+ *   a regular file, or cannot be opened.
+ */
+export async function openConfined(fn: string, realDir: string, relative: string, what: string = relative): Promise<OpenedFile> {
+  const { fs, constants } = await nodeModules();
+  const real = await resolveConfined(fn, realDir, relative, what);
   let handle: FileHandle;
   try {
     // O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer.
@@ -66,10 +107,8 @@ export async function openConfined(fn: string, realDir: string, relative: string
   }
   try {
     const st = await handle.stat();
-    if (!st.isFile()) {
-      throw new AttentionError(`${fn}: expected ${what} to be a regular file, but ${real} is ${kindOf(st)}.`);
-    }
-    return { name: relative, real, size: st.size, handle };
+    checkRegular(fn, what, real, st);
+    return { name: what, real, size: st.size, handle };
   } catch (e) {
     await handle.close();
     throw e;

@@ -245,10 +245,11 @@ export function checkArtifacts(fn: string, artifacts: Json): void {
   const parts: unknown[] = Array.isArray(data) ? data : [data];
   let held = 0;
   for (const p of parts) {
-    if (!(p instanceof ArrayBuffer)) {
+    // By tag, not instanceof: an ArrayBuffer from another realm (a worker, a vm context) is one too.
+    if (Object.prototype.toString.call(p) !== '[object ArrayBuffer]') {
       throw new AttentionError(`${fn}: expected weightData to be an ArrayBuffer or a list of them, but got ${describe(p)}.`);
     }
-    held += p.byteLength;
+    held += (p as ArrayBuffer).byteLength;
   }
   if (held !== declared) {
     throw new AttentionError(`${fn}: expected weightData to hold the ${declared} bytes the weight specs declare, but got ${held} bytes.`);
