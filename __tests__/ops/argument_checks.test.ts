@@ -56,6 +56,15 @@ describe('options and arguments of the attention functions', () => {
     refuses(() => attentionWeights(q, k, { training: training as never }), /attentionWeights: expected `training` to be a boolean/);
   });
 
+  it.each([
+    ['returnWeights', { returnWeights: 'yes' }, /expected `returnWeights` to be a boolean, but got "yes"/],
+    ['seed', { seed: 1.5, dropout: 0.5, training: true }, /expected `seed` to be an integer, but got 1\.5/],
+    ['seed', { seed: 'abc', dropout: 0.5, training: true }, /expected `seed` to be an integer, but got "abc"/],
+  ])('%s of the wrong type is an error, not silently ignored', (_name, options, message) => {
+    refuses(() => scaledDotProductAttention(q, k, v, options as never), message);
+    refuses(() => additiveAttention(q, k, v, options as never), message);
+  });
+
   it.each(['naive', 'blocked', 'chunked', 'fused', 'auto'] as const)('a scalar mask is refused on %s (and on additiveAttention)', (implementation) => {
     const one = tf.scalar(1);
     const yes = tf.scalar(true, 'bool');

@@ -101,7 +101,8 @@ export async function openConfined(fn: string, realDir: string, relative: string
   let handle: FileHandle;
   try {
     // O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer.
-    handle = await fs.open(real, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    // O_NOFOLLOW: a file swapped for a symlink since realpath is refused, not followed.
+    handle = await fs.open(real, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0));
   } catch (e) {
     throw new AttentionError(`${fn}: ${what} could not be read: ${(e as Error).message}`, { cause: e });
   }

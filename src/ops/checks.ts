@@ -186,6 +186,20 @@ export function checkTraining(fn: string, training: unknown): boolean {
   return training;
 }
 
+/** Checks an optional boolean option: absent or a boolean (`'yes'` is an error, not false). */
+export function checkBoolean(fn: string, name: string, v: unknown): void {
+  if (v !== undefined && typeof v !== 'boolean') {
+    throw new AttentionError(`${fn}: expected \`${name}\` to be a boolean, but got ${describeValue(v)}.`);
+  }
+}
+
+/** Checks an optional dropout seed: absent or an integer. */
+export function checkSeed(fn: string, v: unknown): void {
+  if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v))) {
+    throw new AttentionError(`${fn}: expected \`seed\` to be an integer, but got ${describeValue(v)}.`);
+  }
+}
+
 /** Checks an integer option in [min, max]. */
 export function checkInteger(fn: string, name: string, v: unknown, min = -Infinity, max = Infinity): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {

@@ -13,7 +13,9 @@ import {
   checkDropout,
   checkNonNegativeInt,
   checkFloat,
+  checkBoolean,
   checkOptions,
+  checkSeed,
   checkTraining,
   checkMask,
   checkScale,
@@ -189,6 +191,8 @@ export function checkAttentionInputs(
   checkScale(fn, options.scale);
   checkDropout(fn, options.dropout);
   checkTraining(fn, options.training);
+  checkSeed(fn, options.seed);
+  checkBoolean(fn, 'returnWeights', (options as { returnWeights?: unknown }).returnWeights);
   if (options.causal !== undefined && typeof options.causal !== 'boolean') {
     throw new Error(`${fn}: expected \`causal\` to be a boolean, but got ${String(options.causal)}.`);
   }
