@@ -252,6 +252,19 @@ describe('fileSystem save: atomic, cleans up, concurrent saves settle (items 7-8
     expect(await loadedBits(dir)).toEqual(bitsOf(model));
   });
 
+  it('deletes the replaced model\'s weights even when a live process wrote them', async () => {
+    await smallModel(1).save(fileSystem(dir));
+    const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+    const byLive = `weights-${process.ppid}-0123456789abcdef.bin`;
+    writeFileSync(join(dir, byLive), readFileSync(join(dir, json.weightsManifest[0].paths[0])));
+    rmSync(join(dir, json.weightsManifest[0].paths[0]));
+    json.weightsManifest[0].paths = [byLive];
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
+    await smallModel(2).save(fileSystem(dir));
+    expect(readdirSync(dir)).not.toContain(byLive);
+    expect(readdirSync(dir)).toHaveLength(2);
+  });
+
   it('ten concurrent saves in one process all resolve and leave one complete model (pid+Date.now() names collided before)', async () => {
     const models = Array.from({ length: 10 }, (_, i) => smallModel(i + 1));
     const results = await Promise.allSettled(models.map((m) => m.save(fileSystem(dir))));

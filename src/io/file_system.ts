@@ -116,8 +116,10 @@ async function cleanUp(realDir: string, replaced: Set<string>): Promise<void> {
   let first = true;
   for (const name of names) {
     if (current.has(name) || inFlight.has(path.join(realDir, name))) continue;
+    // A file the replaced model.json listed was committed and is now unused; a file of ours
+    // not listed is what a save that died (or failed, in this process) left behind.
     const own = OWN_WEIGHTS.exec(name) ?? OWN_TEMP.exec(name);
-    const stale = own !== null ? !alive(Number(own[1])) || Number(own[1]) === process.pid : replaced.has(name);
+    const stale = replaced.has(name) || (own !== null && (Number(own[1]) === process.pid || !alive(Number(own[1]))));
     if (!stale) continue;
     const full = path.join(realDir, name);
     const st = await fs.lstat(full).catch(() => undefined);
