@@ -85,19 +85,19 @@ function randomHex(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** The weight file names a model.json's manifest lists (empty when it cannot be read). */
-async function manifestPaths(realDir: string): Promise<Set<string>> {
+/** The weight file names a model.json's manifest lists, or null when it cannot be read. */
+async function manifestPaths(realDir: string): Promise<Set<string> | null> {
   const out = new Set<string>();
   let file: OpenedFile | undefined;
   try {
     file = await openConfined('fileSystem', realDir, MODEL_FILE);
-    if (file.size > MAX_MODEL_JSON_BYTES) return out;
+    if (file.size > MAX_MODEL_JSON_BYTES) return null;
     const json = JSON.parse(new TextDecoder().decode(await readExactly('fileSystem', file, file.size)));
     for (const g of Array.isArray(json?.weightsManifest) ? json.weightsManifest : []) {
       for (const p of Array.isArray(g?.paths) ? g.paths : []) if (typeof p === 'string') out.add(p);
     }
   } catch {
-    // No readable model.json: nothing is referenced.
+    return null;
   } finally {
     await file?.handle.close();
   }
@@ -109,9 +109,11 @@ async function manifestPaths(realDir: string): Promise<Set<string>> {
  * saves left, keeping every file the current model.json references and the
  * files of saves still running (this process's, or any live process's).
  */
-async function cleanUp(realDir: string, replaced: Set<string>): Promise<void> {
+async function cleanUp(realDir: string, replaced: Set<string> | null): Promise<void> {
   const { fs, path } = await nodeModules();
   const current = await manifestPaths(realDir);
+  // Without a readable model.json nothing can be known to be unused: delete nothing.
+  if (current === null) return;
   const names = await fs.readdir(realDir);
   let first = true;
   for (const name of names) {
@@ -119,7 +121,7 @@ async function cleanUp(realDir: string, replaced: Set<string>): Promise<void> {
     // A file the replaced model.json listed was committed and is now unused; a file of ours
     // not listed is what a save that died (or failed, in this process) left behind.
     const own = OWN_WEIGHTS.exec(name) ?? OWN_TEMP.exec(name);
-    const stale = replaced.has(name) || (own !== null && (Number(own[1]) === process.pid || !alive(Number(own[1]))));
+    const stale = replaced?.has(name) === true || (own !== null && (Number(own[1]) === process.pid || !alive(Number(own[1]))));
     if (!stale) continue;
     const full = path.join(realDir, name);
     const st = await fs.lstat(full).catch(() => undefined);
