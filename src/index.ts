@@ -51,6 +51,8 @@ export { alibiSlopes, relativePositionBucket } from './ops/position';
 
 // Saving and loading.
 export { fileSystem } from './io/file_system';
+export { httpLoader, DEFAULT_HTTP_TIMEOUT_MS } from './io/http';
+export type { HttpLoadOptions } from './io/http';
 export { loadKerasModel } from './io/keras';
 export type { LoadKerasModelOptions } from './io/keras';
 export { normaliseKerasTopology, KerasFormatError, KERAS_TENSOR_KWARGS } from './io/keras_format';

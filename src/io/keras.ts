@@ -6,9 +6,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { fileSystem } from './file_system';
 import { KerasFormatError, layerClassNames, normaliseKerasTopology } from './keras_format';
+import { checkHttpOptions, httpLoader, HttpLoadOptions } from './http';
+import { checkArtifacts } from './schema';
+import { asLibraryError } from './guard';
 
 /** Options of {@link loadKerasModel}. */
-export interface LoadKerasModelOptions {
+export interface LoadKerasModelOptions extends Pick<HttpLoadOptions, 'timeoutMs' | 'signal'> {
   /**
    * Extra classes to resolve layer class names with, keyed by class name, on
    * top of tfjs's registry (which holds the library's layers once imported).
@@ -22,6 +25,8 @@ export interface LoadKerasModelOptions {
   strict?: boolean;
 }
 
+const formatError = (message: string) => new KerasFormatError(`loadKerasModel: ${message}`);
+
 function fail(message: string): never {
   throw new KerasFormatError(`loadKerasModel: ${message}`);
 }
@@ -30,21 +35,21 @@ function shapeStr(shape: readonly (number | null)[]): string {
   return `[${shape.join(',')}]`;
 }
 
-function handlerFor(source: string | tf.io.IOHandler): tf.io.IOHandler {
+function handlerFor(source: string | tf.io.IOHandler, options: LoadKerasModelOptions): tf.io.IOHandler {
   if (typeof source !== 'string') {
     if (source === null || typeof source !== 'object' || typeof source.load !== 'function') {
       fail(`expected a path to model.json, a URL or a tf.io.IOHandler with load(), but got ${String(source)}.`);
     }
     return source;
   }
-  if (/^https?:\/\//.test(source)) return tf.io.http(source);
+  if (/^https?:\/\//i.test(source)) return httpLoader(source, { timeoutMs: options.timeoutMs, signal: options.signal });
   return fileSystem(source.startsWith('file://') ? source.slice('file://'.length) : source);
 }
 
 function registeredClass(className: string, customObjects?: tf.serialization.ConfigDict): boolean {
-  if (customObjects !== undefined && className in customObjects) return true;
-  const map = tf.serialization.SerializationMap.getMap().classNameMap;
-  return className in map;
+  const own = (o: object) => Object.prototype.hasOwnProperty.call(o, className);
+  if (customObjects !== undefined && customObjects !== null && own(customObjects)) return true;
+  return own(tf.serialization.SerializationMap.getMap().classNameMap);
 }
 
 /**
@@ -64,7 +69,7 @@ function assignWeights(model: tf.LayersModel, named: tf.NamedTensorMap, strict: 
         const rest = original.split('/').slice(1).join('/');
         if (rest !== '') candidates.push(`${layer.name}/${rest}`);
       }
-      const key = candidates.find((c) => c in named && !used.has(c));
+      const key = candidates.find((c) => Object.prototype.hasOwnProperty.call(named, c) && !used.has(c));
       if (key === undefined) {
         fail(`expected weight '${candidates[candidates.length > 1 ? 1 : 0]}' (shape ${shapeStr(w.shape)}) of layer '${layer.name}' in the weights manifest, but it is missing.`);
       }
@@ -116,21 +121,24 @@ export async function loadKerasModel(
   source: string | tf.io.IOHandler,
   options: LoadKerasModelOptions = {},
 ): Promise<tf.LayersModel> {
-  const handler = handlerFor(source);
+  checkHttpOptions('loadKerasModel', options);
+  const handler = handlerFor(source, options);
   const artifacts = await handler.load!();
+  checkArtifacts('loadKerasModel', artifacts);
   if (artifacts === undefined || artifacts === null || artifacts.modelTopology === undefined || artifacts.modelTopology === null) {
     fail('expected model.json to hold a modelTopology (a layers-model from tensorflowjs_converter), but got none.');
   }
   if (artifacts.modelTopology instanceof ArrayBuffer) {
     fail('expected a layers-model modelTopology (JSON), but got a binary graph-model topology; load graph models with tf.loadGraphModel.');
   }
-  const normalised = normaliseKerasTopology(artifacts.modelTopology);
+  const normalised = await asLibraryError('could not read modelTopology', () => normaliseKerasTopology(artifacts.modelTopology), formatError);
   const missing = layerClassNames(normalised).filter((l) => !registeredClass(l.className, options.customObjects));
   if (missing.length > 0) {
     const list = missing.map((l) => `'${l.name}' (${l.className})`).join(', ');
     fail(`unknown layer class for layer(s) ${list}. Import the module that defines it (importing tfjs-attention registers its layers) or register it with tf.serialization.registerClass(${missing[0].className}) before loading.`);
   }
-  const model = await tf.models.modelFromJSON(normalised as tf.io.ModelJSON['modelTopology'] as never, options.customObjects);
+  const model = await asLibraryError('tfjs could not build the model from modelTopology',
+    () => tf.models.modelFromJSON(normalised as tf.io.ModelJSON['modelTopology'] as never, options.customObjects), formatError);
   const specs = artifacts.weightSpecs ?? [];
   if (specs.length > 0 && artifacts.weightData === undefined) {
     model.dispose();

@@ -16,6 +16,7 @@
  * keyword arguments become extra positional inputs, in the order the library's
  * layers document (see {@link KERAS_TENSOR_KWARGS}).
  */
+import { AttentionError } from '../errors';
 
 /** A JSON value as it comes out of model.json. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -112,7 +113,7 @@ const KERAS3_ONLY_KEYS = ['module', 'registered_name', 'build_config', 'compile_
 type TensorRef = [string, number, number];
 
 /** Error for model.json content the loader cannot read. */
-export class KerasFormatError extends Error {
+export class KerasFormatError extends AttentionError {
   constructor(message: string) {
     super(message);
     this.name = 'KerasFormatError';

@@ -16,6 +16,9 @@ import { asList, perInputMasks, checkBool, checkChoice, checkRate, inputShapes, 
 import { LayerVariable } from './multi_head_base';
 import { CausalCallOptions, Kwargs, ScoringLayer, Shaped, showShape } from './scoring_layer';
 import type { CallSignature } from './base/call_signature';
+import { layerArgs, trainingArg } from './base/layer_guards';
+import { checkInputMask } from '../ops/checks';
+import { nextDropoutSeed } from './base/seed_generator';
 
 /** Arguments of `Attention` (Keras's, in camelCase). */
 export interface AttentionArgs extends LayerArgs {
@@ -25,7 +28,11 @@ export interface AttentionArgs extends LayerArgs {
   scoreMode?: 'dot' | 'concat';
   /** Dropout rate on the attention weights, in [0, 1). Default 0. */
   dropout?: number;
-  /** Seed of the dropout. Default: unseeded. */
+  /**
+   * Seed of the dropout: each training call draws a new mask, in a sequence
+   * the seed fixes (as Keras's SeedGenerator), so a run is reproducible and
+   * the mask still moves. Default: unseeded.
+   */
   seed?: number | null;
   /** Return `[output, scores]` (a tfjs addition; the call argument also works). Default false. */
   returnAttentionScores?: boolean;
@@ -68,7 +75,7 @@ export class Attention extends ScoringLayer<CausalCallOptions> {
   protected concatScoreWeight?: LayerVariable;
 
   constructor(args: AttentionArgs = {}, defaults: { useScale: boolean } = { useScale: false }) {
-    super(args);
+    super(layerArgs(new.target, args));
     const name = (this.constructor as unknown as { className: string }).className;
     this.useScale = checkBool(name, 'useScale', args.useScale, defaults.useScale);
     this.scoreMode = checkChoice(name, 'scoreMode', args.scoreMode, ['dot', 'concat'] as const, 'dot');
@@ -139,10 +146,12 @@ export class Attention extends ScoringLayer<CausalCallOptions> {
     const [query, value] = list;
     const key = list[2] ?? value;
     const masks = perInputMasks([query, value], kwargs['mask']);
+    checkInputMask(this.layerName, 'query mask', masks[0], query.shape.slice(0, 2));
+    checkInputMask(this.layerName, 'value mask', masks[1], value.shape.slice(0, 2));
     const causalArg = kwargs['useCausalMask'];
     const causal = typeof causalArg === 'boolean' ? causalArg : this.useCausalMask;
     const returnScores = this.wantsScores(kwargs);
-    const training = kwargs['training'] === true;
+    const training = trainingArg(this, kwargs);
     return tf.tidy(() => {
       const asBool = (m: tf.Tensor) => (m.dtype === 'bool' ? m : tf.notEqual(m, 0));
       let mask: tf.Tensor | null = masks[1] ? tf.expandDims(asBool(masks[1]), 1) : null; // [B, 1, S]
@@ -151,7 +160,7 @@ export class Attention extends ScoringLayer<CausalCallOptions> {
         mask = mask === null ? tri : tf.logicalAnd(mask, tri);
       }
       const weights = maskedSoftmax(this.computeScores(query, key), mask, 'uniform');
-      let output = weightedSum(weights, value, this.dropoutRate, training, this.seed);
+      let output = weightedSum(weights, value, this.dropoutRate, training, nextDropoutSeed(this, this.seed, training && this.dropoutRate > 0));
       if (masks[0]) output = tf.mul(output, tf.expandDims(tf.cast(asBool(masks[0]), 'float32'), 2));
       return returnScores ? [output, weights] : output;
     });
@@ -197,7 +206,7 @@ export class AdditiveAttention extends Attention {
   };
 
   constructor(args: AdditiveAttentionArgs = {}) {
-    if ((args as AttentionArgs).scoreMode !== undefined) {
+    if ((layerArgs(new.target, args) as AttentionArgs | undefined)?.scoreMode !== undefined) {
       throw new Error(`AdditiveAttention: scoreMode is not an argument of AdditiveAttention, but got scoreMode=${JSON.stringify((args as AttentionArgs).scoreMode)}.`);
     }
     super(args, { useScale: true });

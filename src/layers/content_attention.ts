@@ -31,6 +31,7 @@ import { refuseRenamedArgs, renameConfig } from './base/renamed_args';
 
 /** The constructor arguments this layer renamed (Keras's names now). */
 const RENAMED = ['causal'] as const;
+import { layerArgs, trainingArg } from './base/layer_guards';
 
 /** The score functions of `ContentAttention`. */
 export type ContentScore = 'dot' | 'general' | 'additive' | 'cosine';
@@ -98,7 +99,7 @@ export class ContentAttention extends ScoringLayer {
 
   constructor(args: ContentAttentionArgs = {}) {
     refuseRenamedArgs(NAME, args, RENAMED);
-    super(args);
+    super(layerArgs(new.target, args));
     this.score = checkChoice(NAME, 'score', args.score, SCORES, 'dot');
     this.units = checkOptionalPositiveInt(NAME, 'units', args.units);
     this.dropoutRate = checkRate(NAME, 'dropout', args.dropout);
@@ -171,7 +172,7 @@ export class ContentAttention extends ScoringLayer {
     const [query, value] = list;
     const key = list[2] ?? value;
     const masks = perInputMasks([query, value], kwargs['mask']);
-    const training = kwargs['training'] === true;
+    const training = trainingArg(this, kwargs);
     const returnScores = this.wantsScores(kwargs);
     return tf.tidy(() => {
       const asBool = (m: tf.Tensor) => (m.dtype === 'bool' ? m : tf.notEqual(m, 0));

@@ -11,6 +11,7 @@ import type { CallSignature } from './base/call_signature';
 import { asList, ownCopy, checkBool, combineLayerMasks, inputShapes, lastDim, perInputMasks } from './common';
 import { KerasAttentionOptions, Kwargs, MultiHeadBase, MultiHeadBaseArgs } from './multi_head_base';
 import type { MultiHeadAttentionCallOptions, Shaped } from './scoring_layer';
+import { trainingArg } from './base/layer_guards';
 
 /** Arguments of `MultiHeadAttention` (Keras's, in camelCase). */
 export interface MultiHeadAttentionArgs extends MultiHeadBaseArgs, KerasAttentionOptions, LayerArgs {
@@ -163,7 +164,7 @@ export class MultiHeadAttention extends MultiHeadBase<MultiHeadAttentionCallOpti
     return tf.tidy(() => {
       // Keras takes the key's mask from the key, which defaults to the value.
       const mask = combineLayerMasks(masks[0], masks[1], list.length > 2 ? masks[2] : null, explicit);
-      const r = this.attend(query, value, key, mask, causal, kwargs['training'] === true, returnScores);
+      const r = this.attend(query, value, key, mask, causal, trainingArg(this, kwargs), returnScores);
       return returnScores ? [r.output, r.scores as tf.Tensor] : r.output;
     });
   }

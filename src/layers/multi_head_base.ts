@@ -28,6 +28,8 @@ import {
   resolveRegularizer,
   serialize,
 } from './common';
+import { layerArgs } from './base/layer_guards';
+import { nextDropoutSeed } from './base/seed_generator';
 
 export type LayerVariable = ReturnType<tf.layers.Layer['addWeight']>;
 export type { Kwargs } from './scoring_layer';
@@ -56,7 +58,11 @@ export interface MultiHeadBaseArgs {
   kernelConstraint?: ConstraintArg | null;
   /** Constraint on the biases. Default none. */
   biasConstraint?: ConstraintArg | null;
-  /** Seed of the dropout. Default: unseeded. */
+  /**
+   * Seed of the dropout: each training call draws a new mask, in a sequence
+   * the seed fixes (as Keras's SeedGenerator), so a run is reproducible and
+   * the mask still moves. Default: unseeded.
+   */
   seed?: number | null;
   /**
    * Return `[output, scores]` with scores `[B, N, T, S]`. A tfjs addition:
@@ -125,7 +131,7 @@ export abstract class MultiHeadBase<O extends AttentionCallOptions = AttentionCa
   protected outputDense?: Projection;
 
   constructor(args: MultiHeadBaseArgs & LayerArgs, layerName: string) {
-    super(args);
+    super(layerArgs(new.target, args));
     const a = args ?? ({} as MultiHeadBaseArgs);
     this.numHeads = checkPositiveInt(layerName, 'numHeads', a.numHeads);
     this.keyDim = checkPositiveInt(layerName, 'keyDim', a.keyDim);
@@ -251,7 +257,7 @@ export abstract class MultiHeadBase<O extends AttentionCallOptions = AttentionCa
         bias: this.scoreBias(q.shape[2] as number, k.shape[2] as number),
         dropout: this.dropoutRate,
         training,
-        seed: this.seed,
+        seed: nextDropoutSeed(this, this.seed, training && this.dropoutRate > 0),
         emptyRows: this.emptyRows(returnScores),
         // Keras's band |i - j| < slidingWindow is the core's |i - j| <= window.
         window: this.slidingWindow === undefined ? undefined : this.slidingWindow - 1,

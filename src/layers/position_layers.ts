@@ -11,6 +11,7 @@ import type { Initializer, LayerArgs } from './tfjs_types';
 import { applyRotary, sinePositionEncoding } from '../ops/position';
 import { checkPositiveInt, InitializerArg, lastDim, resolveInitializer, serialize } from './common';
 import { Kwargs, LayerVariable } from './multi_head_base';
+import { layerArgs } from './base/layer_guards';
 
 function checkPositive(layer: string, name: string, v: unknown, dflt: number): number {
   if (v === undefined) return dflt;
@@ -66,7 +67,7 @@ export class SinePositionEncoding extends LibraryLayer {
   private readonly maxWavelength: number;
 
   constructor(args: SinePositionEncodingArgs = {}) {
-    super(args);
+    super(layerArgs(new.target, args));
     this.maxWavelength = checkPositive('SinePositionEncoding', 'maxWavelength', args.maxWavelength, 10000);
     this.supportsMasking = true;
   }
@@ -123,7 +124,7 @@ export class PositionEmbedding extends LibraryLayer {
   private embeddings?: LayerVariable;
 
   constructor(args: PositionEmbeddingArgs) {
-    super(args);
+    super(layerArgs(new.target, args));
     this.sequenceLength = checkPositiveInt('PositionEmbedding', 'sequenceLength', args?.sequenceLength);
     this.initializer = resolveInitializer('PositionEmbedding', 'initializer', args.initializer ?? 'glorotUniform');
     this.supportsMasking = true;
@@ -195,7 +196,7 @@ export class RotaryEmbedding extends LibraryLayer {
   private readonly featureAxis: number;
 
   constructor(args: RotaryEmbeddingArgs = {}) {
-    super(args);
+    super(layerArgs(new.target, args));
     const n = 'RotaryEmbedding';
     this.maxWavelength = checkPositive(n, 'maxWavelength', args.maxWavelength, 10000);
     this.scalingFactor = checkPositive(n, 'scalingFactor', args.scalingFactor, 1);

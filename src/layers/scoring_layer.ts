@@ -13,6 +13,7 @@ import { AttentionError } from '../errors';
 import type { LayerArgs } from './tfjs_types';
 import { rejectSymbolicCallArgs } from './common';
 import { LibraryLayer } from './base/library_layer';
+import { layerArgs } from './base/layer_guards';
 
 export type Kwargs = { [key: string]: unknown };
 
@@ -70,7 +71,7 @@ export abstract class ScoringLayer<
   private pendingReturnScores?: boolean;
 
   constructor(args: LayerArgs) {
-    super(args);
+    super(layerArgs(new.target, args));
     this.supportsMasking = true;
   }
 

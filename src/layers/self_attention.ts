@@ -16,6 +16,7 @@ import { showShape } from './scoring_layer';
 
 /** The constructor arguments these layers renamed (Keras's names now). */
 const RENAMED = ['causal', 'outputDim'] as const;
+import { trainingArg } from './base/layer_guards';
 
 /** Arguments of `SelfAttention`. */
 export interface SelfAttentionArgs extends MultiHeadBaseArgs, LayerArgs {
@@ -122,7 +123,7 @@ export class SelfAttention extends MultiHeadBase {
     const returnScores = this.wantsScores(kwargs);
     return tf.tidy(() => {
       const mask = combineLayerMasks(padding, padding, null, null);
-      const r = this.attend(x, x, x, mask, this.causal, kwargs['training'] === true, returnScores);
+      const r = this.attend(x, x, x, mask, this.causal, trainingArg(this, kwargs), returnScores);
       return returnScores ? [r.output, r.scores as tf.Tensor] : r.output;
     });
   }

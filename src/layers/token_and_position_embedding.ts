@@ -10,8 +10,11 @@ import { LibraryLayer } from './base/library_layer';
 import type { LayerArgs } from './tfjs_types';
 import { checkBool, checkPositiveInt, InitializerArg, resolveInitializer, serialize } from './common';
 import { PositionEmbedding } from './position_layers';
+import { AttentionError } from '../errors';
+import { checkTokenIds } from '../ops/checks';
 import { buildSublayer } from './transformer_common';
 import type { Initializer } from './tfjs_types';
+import { layerArgs } from './base/layer_guards';
 
 /** Arguments of `TokenAndPositionEmbedding` (keras-hub's, camelCased). */
 export interface TokenAndPositionEmbeddingArgs extends LayerArgs {
@@ -71,7 +74,7 @@ export class TokenAndPositionEmbedding extends LibraryLayer {
   private positionEmbedding?: PositionEmbedding;
 
   constructor(args: TokenAndPositionEmbeddingArgs) {
-    super(args);
+    super(layerArgs(new.target, args));
     if (args === undefined || args === null) {
       throw new Error(`${NAME}: expected arguments {vocabularySize, sequenceLength, embeddingDim}, but got ${String(args)}.`);
     }
@@ -90,6 +93,7 @@ export class TokenAndPositionEmbedding extends LibraryLayer {
     if (shape.length !== 2) {
       throw new Error(`${NAME}: expected token ids of rank 2 [B, T], but got shape [${shape.join(',')}].`);
     }
+    this.checkLength(shape[1], 0);
     const tieWeights = this.tieWeights;
     const V = this.vocabularySize;
     const D = this.embeddingDim;
@@ -122,11 +126,26 @@ export class TokenAndPositionEmbedding extends LibraryLayer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
     const ids = Array.isArray(inputs) ? inputs[0] : inputs;
     if (ids.rank !== 2) throw new Error(`${NAME}: expected token ids of rank 2 [B, T], but got [${ids.shape.join(',')}].`);
+    const startIndex = kwargs?.['startIndex'] ?? 0;
+    if (typeof startIndex === 'number') this.checkLength(ids.shape[1] as number, startIndex);
+    checkTokenIds(NAME, ids, this.vocabularySize);
     return tf.tidy(() => {
       const tokens = this.tokenEmbedding!.call(ids, {}) as tf.Tensor;
-      const positions = this.positionEmbedding!.call(tokens, { startIndex: kwargs['startIndex'] ?? 0 });
+      const positions = this.positionEmbedding!.call(tokens, { startIndex });
       return tf.add(tokens, positions);
     });
+  }
+
+  /**
+   * Refuses ids longer than the position table before anything is built or
+   * computed (a build that failed later left its two embedding tables behind).
+   */
+  private checkLength(T: number | null, startIndex: number): void {
+    if (T !== null && startIndex + T > this.sequenceLength) {
+      throw new AttentionError(
+        `${NAME}: expected at most sequenceLength=${this.sequenceLength} positions, but got ${T} token ids from startIndex=${startIndex}.`,
+      );
+    }
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {

@@ -14,6 +14,7 @@ import { asList, ownCopy, checkBool } from './common';
 import type { MultiHeadAttention } from './multi_head_attention';
 import { ScoringLayer } from './scoring_layer';
 import type { AttentionCallOptions } from './scoring_layer';
+import { layerArgs, trainingArg } from './base/layer_guards';
 
 /** Arguments of `TransformerDecoder` (keras-hub's, camelCased, plus one tfjs addition). */
 export interface TransformerDecoderArgs extends TransformerBlockArgs {
@@ -113,7 +114,7 @@ export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptio
   private feedforwardNorm?: tf.layers.Layer;
 
   constructor(args: TransformerDecoderArgs) {
-    super(args);
+    super(layerArgs(new.target, args));
     this.settings = blockSettings(NAME, args);
     this.useCausalMask = checkBool(NAME, 'useCausalMask', args.useCausalMask, true);
     this.inputNames = args.inputNames ?? undefined;
@@ -199,7 +200,7 @@ export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptio
     const encPadding = cross ? roles.encoderPaddingMask ?? tensorMask(kwargs, list.indexOf(encoder!), encoder!) : null;
     const causalArg = kwargs['useCausalMask'];
     const causal = typeof causalArg === 'boolean' ? causalArg : this.useCausalMask;
-    const training = kwargs['training'] === true;
+    const training = trainingArg(this, kwargs);
     const returnAttentionScores = this.wantsScores(kwargs);
     const s = this.settings;
     return tf.tidy(() => {

@@ -14,6 +14,7 @@ import { asList, ownCopy, checkBool, combineLayerMasks } from './common';
 import type { MultiHeadAttention } from './multi_head_attention';
 import { ScoringLayer } from './scoring_layer';
 import type { AttentionCallOptions } from './scoring_layer';
+import { layerArgs, trainingArg } from './base/layer_guards';
 
 /** Arguments of `TransformerEncoder` (keras-hub's, camelCased, plus one tfjs addition). */
 export interface TransformerEncoderArgs extends TransformerBlockArgs {
@@ -91,7 +92,7 @@ export class TransformerEncoder extends ScoringLayer<TransformerEncoderCallOptio
   private outputDense?: tf.layers.Layer;
 
   constructor(args: TransformerEncoderArgs) {
-    super(args);
+    super(layerArgs(new.target, args));
     this.settings = blockSettings(NAME, args);
     this.inputNames = args.inputNames ?? undefined;
     this.returnAttentionScores = checkBool(NAME, 'returnAttentionScores', args.returnAttentionScores, false);
@@ -127,7 +128,7 @@ export class TransformerEncoder extends ScoringLayer<TransformerEncoderCallOptio
     // The mask riding on x, which keras-hub's attention also takes as query and value masks.
     const onX = tensorMask(kwargs, 0, x);
     const padding = roles.paddingMask ?? onX;
-    const training = kwargs['training'] === true;
+    const training = trainingArg(this, kwargs);
     const returnAttentionScores = this.wantsScores(kwargs);
     const s = this.settings;
     return tf.tidy(() => {

@@ -6,7 +6,7 @@
  * length, H depth of query and key, Hv value depth.
  */
 import * as tf from '@tensorflow/tfjs';
-import { fmt, inspect, TensorInput, toTensor } from './checks';
+import { checkFloat, checkOptions, fmt, inspect, TensorInput, toTensor } from './checks';
 import { maskedSoftmax, weightedSum } from './masked_softmax';
 import { AttentionOptions, AttentionResult, buildMask, checkAttentionInputs } from './scaled_dot_product';
 
@@ -86,6 +86,8 @@ export function additiveAttention(
   options: AdditiveAttentionOptions = {},
 ): tf.Tensor | AttentionResult {
   const fn = 'additiveAttention';
+  checkOptions(fn, options);
+  if (value === undefined) checkFloat(fn, 'value', value);
   const { scale, ...rest } = options;
   const { T, S, H } = checkAttentionInputs(fn, query, key, value, rest);
   checkScaleArg(fn, scale, H);

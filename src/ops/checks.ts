@@ -4,6 +4,7 @@
  * memory exactly as it found it.
  */
 import * as tf from '@tensorflow/tfjs';
+import { AttentionError } from '../errors';
 
 /** A tensor, or the nested numbers / booleans / typed array it would hold. */
 export type TensorInput = tf.Tensor | tf.TensorLike;
@@ -101,6 +102,9 @@ export function checkMask(fn: string, name: string, mask: unknown, target: reado
   if (info.dtype === 'string' || info.dtype === 'complex64') {
     throw new Error(`${fn}: expected \`${name}\` to be a bool or 0/1 numeric tensor, but got dtype ${info.dtype}.`);
   }
+  if (info.shape.length === 0) {
+    throw new AttentionError(`${fn}: expected \`${name}\` to have rank >= 1 and broadcast to ${fmt(target)}, but got a scalar; pass null for no mask.`);
+  }
   if (!broadcastsTo(info.shape, target)) {
     throw new Error(
       `${fn}: expected \`${name}\` to broadcast to ${fmt(target)}, but got shape ${fmt(info.shape)}.`,
@@ -150,4 +154,108 @@ export function toTensor(x: TensorInput, dtype?: tf.DataType): tf.Tensor {
 export function toBoolMask(x: TensorInput): tf.Tensor {
   const t = toTensor(x);
   return t.dtype === 'bool' ? t : tf.notEqual(t, 0);
+}
+
+/** How a value prints in a message: strings quoted, objects by kind. */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'object') return v instanceof tf.Tensor ? `a tensor ${fmt(v.shape)}` : 'an object';
+  return String(v);
+}
+
+/**
+ * Checks an options (or layer arguments) argument: absent, or a plain object.
+ * One check for every public function and layer that takes options.
+ */
+export function checkOptions<T>(fn: string, options: T, name = 'options'): T {
+  if (options === undefined) return options;
+  if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof tf.Tensor) {
+    throw new AttentionError(`${fn}: expected \`${name}\` to be an object, but got ${describeValue(options)}.`);
+  }
+  return options;
+}
+
+/** Checks a `training` flag: absent (false) or a boolean; `'yes'` or 1 is an error, not a silent false. */
+export function checkTraining(fn: string, training: unknown): boolean {
+  if (training === undefined || training === null) return false;
+  if (typeof training !== 'boolean') {
+    throw new AttentionError(`${fn}: expected \`training\` to be a boolean, but got ${describeValue(training)}.`);
+  }
+  return training;
+}
+
+/** Checks an optional boolean option: absent or a boolean (`'yes'` is an error, not false). */
+export function checkBoolean(fn: string, name: string, v: unknown): void {
+  if (v !== undefined && typeof v !== 'boolean') {
+    throw new AttentionError(`${fn}: expected \`${name}\` to be a boolean, but got ${describeValue(v)}.`);
+  }
+}
+
+/** Checks an optional dropout seed: absent or an integer. */
+export function checkSeed(fn: string, v: unknown): void {
+  if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v))) {
+    throw new AttentionError(`${fn}: expected \`seed\` to be an integer, but got ${describeValue(v)}.`);
+  }
+}
+
+/** Checks an integer option in [min, max]. */
+export function checkInteger(fn: string, name: string, v: unknown, min = -Infinity, max = Infinity): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    const range = min === -Infinity && max === Infinity ? 'an integer'
+      : max === Infinity ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`;
+    throw new AttentionError(`${fn}: expected \`${name}\` to be ${range}, but got ${describeValue(v)}.`);
+  }
+  return v;
+}
+
+/**
+ * Most elements a table built in JavaScript (a mask, a position table) may
+ * have: 2^28 (a 256 MiB bool mask, 1 GiB of float32).
+ */
+export const MAX_TABLE_ELEMENTS = 2 ** 28;
+
+/** Refuses a table of `dims` elements beyond {@link MAX_TABLE_ELEMENTS}, before it is allocated. */
+export function checkTableSize(fn: string, what: string, dims: readonly number[], hint = ''): void {
+  const n = dims.reduce((a, b) => a * b, 1);
+  if (n > MAX_TABLE_ELEMENTS) {
+    throw new AttentionError(
+      `${fn}: expected ${what} of at most ${MAX_TABLE_ELEMENTS} elements, but got ${dims.join('·')} = ${n}.${hint === '' ? '' : ` ${hint}`}`,
+    );
+  }
+}
+
+/**
+ * Checks token ids: integers in [0, vocabularySize). Reads the values
+ * (a small synchronous read), so a float id such as 1.7 is refused instead of
+ * being truncated, and an id past the vocabulary instead of gathering garbage.
+ */
+export function checkTokenIds(fn: string, ids: tf.Tensor, vocabularySize: number): void {
+  if (ids.dtype !== 'int32' && ids.dtype !== 'float32') {
+    throw new AttentionError(`${fn}: expected token ids of dtype int32 (or float32 holding integers), but got dtype ${ids.dtype}.`);
+  }
+  const values = ids.dataSync();
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!Number.isInteger(v) || v < 0 || v >= vocabularySize) {
+      throw new AttentionError(
+        `${fn}: expected token ids to be integers in [0, ${vocabularySize}) (vocabularySize=${vocabularySize}), but got ${ids.dtype === 'float32' ? Number(v.toPrecision(7)) : v} at flat index ${i} of ids ${fmt(ids.shape)}.`,
+      );
+    }
+  }
+}
+
+/**
+ * Checks a Keras-style per-input mask: absent, or a bool / numeric tensor of
+ * exactly `expected` (for example the value mask `[B, S]`).
+ */
+export function checkInputMask(fn: string, name: string, mask: tf.Tensor | null | undefined, expected: readonly number[]): void {
+  if (mask === null || mask === undefined) return;
+  if (!(mask instanceof tf.Tensor)) {
+    throw new AttentionError(`${fn}: expected the ${name} to be a tensor ${fmt(expected)}, but got ${describeValue(mask)}.`);
+  }
+  if (mask.dtype === 'string' || mask.dtype === 'complex64' || !tf.util.arraysEqual(mask.shape, expected as number[])) {
+    throw new AttentionError(`${fn}: expected the ${name} to be a bool or 0/1 tensor of shape ${fmt(expected)}, but got ${mask.dtype} ${fmt(mask.shape)}.`);
+  }
 }

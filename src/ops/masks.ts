@@ -4,7 +4,7 @@
  * B batch, T query length, S key length.
  */
 import * as tf from '@tensorflow/tfjs';
-import { fmt, inspect, TensorInput, toBoolMask } from './checks';
+import { checkTableSize, fmt, inspect, TensorInput, toBoolMask } from './checks';
 
 function checkLength(fn: string, name: string, v: unknown): asserts v is number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
@@ -38,6 +38,7 @@ export function causalMask(queryLength: number, keyLength: number = queryLength,
   if (!Number.isInteger(offset)) {
     throw new Error(`causalMask: expected \`offset\` to be an integer, but got ${String(offset)}.`);
   }
+  checkTableSize('causalMask', 'a [queryLength, keyLength] mask', [queryLength, keyLength], "For long sequences pass `causal: true` to scaledDotProductAttention, which never builds the whole mask.");
   return bandMask(queryLength, keyLength, Infinity, offset);
 }
 
@@ -99,6 +100,7 @@ export function paddingMask(lengths: readonly number[] | Int32Array | tf.Tensor1
   } else {
     throw new Error(`paddingMask: expected \`lengths\` to be an array of integers, but got ${typeof lengths}.`);
   }
+  checkTableSize('paddingMask', 'a [B, 1, keyLength] mask', [values.length, keyLength]);
   for (let b = 0; b < values.length; b++) {
     const n = values[b];
     if (!Number.isInteger(n) || n < 0 || n > keyLength) {

@@ -13,6 +13,10 @@ import {
   checkDropout,
   checkNonNegativeInt,
   checkFloat,
+  checkBoolean,
+  checkOptions,
+  checkSeed,
+  checkTraining,
   checkMask,
   checkScale,
   fmt,
@@ -141,6 +145,7 @@ export function checkAttentionInputs(
   options: ScaledDotProductOptions,
   sameDepth = true,
 ): AttentionShapes {
+  checkOptions(fn, options);
   const q = checkFloat(fn, 'query', query);
   const k = checkFloat(fn, 'key', key);
   const v: InputInfo | undefined = value === undefined ? undefined : checkFloat(fn, 'value', value);
@@ -185,6 +190,9 @@ export function checkAttentionInputs(
   }
   checkScale(fn, options.scale);
   checkDropout(fn, options.dropout);
+  checkTraining(fn, options.training);
+  checkSeed(fn, options.seed);
+  checkBoolean(fn, 'returnWeights', (options as { returnWeights?: unknown }).returnWeights);
   if (options.causal !== undefined && typeof options.causal !== 'boolean') {
     throw new Error(`${fn}: expected \`causal\` to be a boolean, but got ${String(options.causal)}.`);
   }
@@ -315,6 +323,7 @@ export function scaledDotProductAttention(
   options: ScaledDotProductOptions & { returnWeights?: boolean } = {},
 ): tf.Tensor | AttentionResult {
   const fn = 'scaledDotProductAttention';
+  if (value === undefined) checkFloat(fn, 'value', value);
   const shapes = checkAttentionInputs(fn, query, key, value, options);
   const { T, S, H } = shapes;
   const implementation = chooseImplementation(fn, shapes, options);

@@ -7,6 +7,7 @@
  * Nq query heads, Nkv key/value heads, H head size.
  */
 import * as tf from '@tensorflow/tfjs';
+import { layerArgs } from '../base/layer_guards';
 import type { CallSignature } from '../base/call_signature';
 import { AttentionError } from '../../errors';
 import type { LayerArgs } from '../tfjs_types';
@@ -100,6 +101,7 @@ export class GroupedQueryAttention extends MultiHeadAttention {
 
   constructor(args: GroupedQueryAttentionArgs) {
     const layerName = (new.target as unknown as { className: string }).className ?? NAME;
+    layerArgs(new.target, args);
     const heads = headArgs(args, layerName);
     const { headDim: _h, numQueryHeads: _q, numKeyValueHeads: _kv, ...rest } = args;
     super({ ...rest, numHeads: heads.numHeads, keyDim: heads.keyDim, valueDim: heads.keyDim }, layerName);
