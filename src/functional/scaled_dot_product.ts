@@ -20,11 +20,25 @@ import {
   TensorInput,
   toBoolMask,
   toTensor,
-} from './checks';
-import { blockedAttention } from './blocked';
-import { cpuAttention } from './cpu_kernel';
-import { bandMask } from './masks';
-import { EmptyRows, maskedSoftmax, weightedSum } from './masked_softmax';
+} from '../ops/checks';
+import { EmptyRows } from '../ops/masked_softmax';
+import { blockedAttention } from '../kernels/blocked';
+import {
+  AttentionImplementation,
+  AttentionShapes,
+  DEFAULT_MEMORY_BUDGET,
+  IMPLEMENTATIONS,
+  KernelInput,
+  KernelOutput,
+} from '../kernels/contract';
+import { cpuFusedAttention } from '../kernels/cpu_fused';
+import { emptyAttention, naiveAttention, naiveWeights } from '../kernels/naive';
+import { onlineAttention } from '../kernels/online';
+import { Plan, planAttention } from '../kernels/plan';
+import { wasmFusedAttention, wasmKernelStatus } from '../kernels/wasm';
+
+export type { AttentionImplementation, AttentionShapes } from '../kernels/contract';
+export { DEFAULT_MEMORY_BUDGET } from '../kernels/contract';
 
 /** Options shared by every attention function. */
 export interface AttentionOptions {
@@ -60,12 +74,6 @@ export interface AttentionOptions {
    */
   window?: number;
 }
-
-/** How `scaledDotProductAttention` computes. */
-export type AttentionImplementation = 'auto' | 'naive' | 'blocked' | 'chunked' | 'fused';
-
-/** Default `memoryBudget`: 256 MiB of float32 scores. */
-export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
 
 /** Options of `scaledDotProductAttention` and `attentionWeights`. */
 export interface ScaledDotProductOptions extends AttentionOptions {
@@ -115,18 +123,6 @@ export interface AttentionResult {
   output: tf.Tensor;
   /** `[..., T, S]`, before dropout. */
   weights: tf.Tensor;
-}
-
-const IMPLEMENTATIONS: readonly AttentionImplementation[] = ['auto', 'naive', 'blocked', 'chunked', 'fused'];
-
-/** Shapes read from checked inputs. */
-export interface AttentionShapes {
-  /** Leading dimensions shared by query, key and value. */
-  lead: number[];
-  T: number;
-  S: number;
-  H: number;
-  Hv: number;
 }
 
 /**
@@ -212,29 +208,6 @@ export function checkAttentionInputs(
 }
 
 /**
- * The combined bool mask of the `mask` and `causal` options, or null when
- * every key is visible. Call inside `tf.tidy`.
- */
-export function buildMask(options: AttentionOptions, T: number, S: number): tf.Tensor | null {
-  let mask = options.mask === undefined || options.mask === null ? null : toBoolMask(options.mask);
-  const w = options.window;
-  if (options.causal === true || w !== undefined) {
-    const band = bandMask(T, S, w ?? Infinity, 0, options.causal === true ? 0 : (w ?? Infinity));
-    mask = mask === null ? band : tf.logicalAnd(mask, band);
-  }
-  return mask;
-}
-
-/**
- * `Q·Kᵀ·scale (+ bias)` with the scale folded into Q (T·H multiplies instead
- * of T·S). Call inside `tf.tidy`.
- */
-function dotScores(q: tf.Tensor, k: tf.Tensor, scale: number, bias?: TensorInput | null): tf.Tensor {
-  const scores = tf.matMul(scale === 1 ? q : tf.mul(q, scale), k, false, true);
-  return bias === undefined || bias === null ? scores : tf.add(scores, toTensor(bias));
-}
-
-/**
  * Attention weights `softmax(Q·Kᵀ·scale + mask)`.
  *
  * @param query float32 `[..., T, H]`.
@@ -258,12 +231,16 @@ export function attentionWeights(
   options: ScaledDotProductOptions = {},
 ): tf.Tensor {
   const fn = 'attentionWeights';
-  const { T, S, H } = checkAttentionInputs(fn, query, key, undefined, options);
+  const shapes = checkAttentionInputs(fn, query, key, undefined, options);
+  const { T, S, H } = shapes;
   return tf.tidy(() => {
-    const scores = dotScores(toTensor(query), toTensor(key), options.scale ?? 1 / Math.sqrt(H), options.bias);
-    const weights = maskedSoftmax(scores, buildMask(options, T, S), options.emptyRows);
-    const { dropout = 0, training = false, seed } = options;
-    return training && dropout > 0 ? tf.dropout(weights, dropout, undefined, seed) : weights;
+    if (T === 0 || S === 0 || shapes.lead.includes(0)) return tf.zeros([...shapes.lead, T, S]);
+    const q = toTensor(query);
+    const k = toTensor(key);
+    // Only the shapes of the value matter here: a zero-depth stand-in.
+    const inp = kernelInput(q, k, tf.zeros([...shapes.lead, S, 0]), options, H);
+    const weights = naiveWeights(inp);
+    return inp.training && inp.dropout > 0 ? tf.dropout(weights, inp.dropout, undefined, inp.seed) : weights;
   });
 }
 
@@ -316,87 +293,124 @@ export function scaledDotProductAttention(
 ): tf.Tensor | AttentionResult {
   const fn = 'scaledDotProductAttention';
   const shapes = checkAttentionInputs(fn, query, key, value, options);
-  const { T, S, H } = shapes;
-  const implementation = chooseImplementation(fn, shapes, options);
+  const plan = planAttention({
+    fn,
+    shapes,
+    implementation: options.implementation ?? 'auto',
+    mask: options.mask !== undefined && options.mask !== null,
+    bias: options.bias !== undefined && options.bias !== null,
+    causal: options.causal === true,
+    window: options.window,
+    emptyRows: options.emptyRows ?? 'zeros',
+    returnWeights: options.returnWeights === true,
+    dropoutWhileTraining: options.training === true && (options.dropout ?? 0) > 0,
+    blockSize: options.blockSize,
+    chunkSize: options.chunkSize,
+    backend: tf.getBackend(),
+    memoryBudget: options.memoryBudget ?? DEFAULT_MEMORY_BUDGET,
+    recordingGradient: recordingGradient(),
+    simd: wasmKernelStatus(),
+  });
   return tf.tidy(() => {
-    const scale = options.scale ?? 1 / Math.sqrt(H);
-    if (implementation === 'naive') {
-      const scores = dotScores(toTensor(query), toTensor(key), scale, options.bias);
-      const weights = maskedSoftmax(scores, buildMask(options, T, S), options.emptyRows);
-      const output = weightedSum(weights, toTensor(value), options.dropout, options.training, options.seed);
-      return options.returnWeights === true ? { output, weights } : output;
-    }
-    if (implementation === 'fused') {
-      const mask = options.mask === undefined || options.mask === null ? null : toBoolMask(options.mask);
-      const bias = options.bias === undefined || options.bias === null ? null : toTensor(options.bias);
-      const emptyRows = options.emptyRows ?? 'zeros';
-      return cpuAttention(
-        { query: toTensor(query), key: toTensor(key), value: toTensor(value), mask, bias, scale, causal: options.causal === true, window: options.window, emptyRows },
-        (q, k, m, b) => maskedSoftmax(dotScores(q, k, scale, b), buildMask({ ...options, mask: m }, T, S), emptyRows),
-      );
-    }
-    const structured = options.causal === true || options.window !== undefined;
-    const chunked = implementation === 'chunked';
-    const result = blockedAttention(
-      {
-        query: toTensor(query),
-        key: toTensor(key),
-        value: toTensor(value),
-        mask: options.mask === undefined || options.mask === null ? null : toBoolMask(options.mask),
-        bias: options.bias === undefined || options.bias === null ? null : toTensor(options.bias),
-        scale,
-        causal: options.causal === true,
-        window: options.window,
-        emptyRows: options.emptyRows ?? 'zeros',
-      },
-      {
-        queryBlock: options.blockSize ?? (chunked ? Math.min(T, DEFAULT_CHUNK) : structured ? Math.min(T, DEFAULT_BLOCK) : T),
-        keyChunk: chunked ? (options.chunkSize ?? DEFAULT_CHUNK) : null,
-        dropout: options.dropout ?? 0,
-        training: options.training === true,
-        seed: options.seed,
-        returnWeights: options.returnWeights === true,
-      },
-    );
-    return options.returnWeights === true ? { output: result.output, weights: result.weights as tf.Tensor } : result.output;
+    const inp = kernelInput(toTensor(query), toTensor(key), toTensor(value), options, shapes.H);
+    const r = runPlan(plan, inp);
+    return options.returnWeights === true ? { output: r.output, weights: r.weights as tf.Tensor } : r.output;
   });
 }
 
-const DEFAULT_BLOCK = 512;
-const DEFAULT_CHUNK = 2048;
+/** The kernel input of checked options (call inside `tf.tidy`: converts masks and biases). */
+function kernelInput(
+  query: tf.Tensor,
+  key: tf.Tensor,
+  value: tf.Tensor,
+  options: ScaledDotProductOptions & { returnWeights?: boolean },
+  H: number,
+): KernelInput {
+  return {
+    query,
+    key,
+    value,
+    mask: options.mask === undefined || options.mask === null ? null : toBoolMask(options.mask),
+    bias: options.bias === undefined || options.bias === null ? null : toTensor(options.bias),
+    scale: options.scale ?? (H > 0 ? 1 / Math.sqrt(H) : 1),
+    causal: options.causal === true,
+    window: options.window,
+    emptyRows: options.emptyRows ?? 'zeros',
+    dropout: options.dropout ?? 0,
+    training: options.training === true,
+    seed: options.seed,
+    returnWeights: options.returnWeights === true,
+  };
+}
+
+/** Runs the kernel a plan names. Kernels take the one contract and call back into nothing. */
+export function runPlan(plan: Plan, inp: KernelInput): KernelOutput {
+  switch (plan.kernel) {
+    case 'empty':
+      return emptyAttention(inp);
+    case 'naive':
+      return naiveAttention(inp);
+    case 'blocked':
+      return blockedAttention(inp, plan.queryBlock);
+    case 'online':
+      return onlineAttention(inp, plan.queryBlock, plan.keyChunk);
+    case 'cpu_fused':
+      return cpuFusedAttention(inp);
+    case 'simd':
+      return simdAttention(inp);
+  }
+}
 
 /**
- * Picks the formulation for the options and the active backend, and rejects
- * a forced one that cannot honour the options.
+ * The WebAssembly SIMD kernel through its 4-D contract: leading dimensions
+ * folded into two (`[...lead, T, H]` → `[B, N, T, H]`), mask and bias made
+ * rank 4 with each dimension 1 or full (a leading dimension is broadcast
+ * only where folding mixes a unit and a full one).
  */
-function chooseImplementation(fn: string, shapes: AttentionShapes, options: ScaledDotProductOptions & { returnWeights?: boolean }): Exclude<AttentionImplementation, 'auto'> {
-  const requested = options.implementation ?? 'auto';
-  const training = options.training === true && (options.dropout ?? 0) > 0;
-  const hasBias = options.bias !== undefined && options.bias !== null;
-  const chunkBlockers: string[] = [];
-  if (options.returnWeights === true) chunkBlockers.push('returnWeights');
-  if (training) chunkBlockers.push('dropout while training');
-  if (hasBias) chunkBlockers.push('bias');
-  if (options.emptyRows === 'uniform') chunkBlockers.push("emptyRows: 'uniform'");
-  if (requested === 'fused' && (options.returnWeights === true || training)) {
-    const what = options.returnWeights === true ? 'returnWeights' : 'dropout while training';
-    throw new Error(`${fn}: implementation 'fused' does not support ${what}; use 'auto' or 'blocked'.`);
+function simdAttention(inp: KernelInput): KernelOutput {
+  const r = inp.query.rank;
+  const lead = inp.query.shape.slice(0, r - 2);
+  const [B, N] = lead.length === 0 ? [1, 1] : [lead.slice(0, -1).reduce((a, b) => a * b, 1), lead[lead.length - 1]];
+  const T = inp.query.shape[r - 2];
+  const S = inp.key.shape[r - 2];
+  const to4 = (x: tf.Tensor) => tf.reshape(x, [B, N, ...x.shape.slice(-2)]);
+  const output = wasmFusedAttention({
+    query: to4(inp.query),
+    key: to4(inp.key),
+    value: to4(inp.value),
+    mask: inp.mask === null ? null : fold4(inp.mask, lead, T, S),
+    bias: inp.bias === null ? null : fold4(inp.bias, lead, T, S),
+    scale: inp.scale,
+    causal: inp.causal,
+    window: inp.window ?? null,
+    emptyRows: inp.emptyRows,
+  });
+  return { output: tf.reshape(output, [...lead, T, inp.value.shape[r - 1]]) };
+}
+
+/**
+ * A tensor broadcastable to `[...lead, T, S]` as rank 4 `[B|1, N|1, T|1, S|1]`
+ * with `B` the product of all leading dimensions but the last and `N` the
+ * last. Call inside `tf.tidy`.
+ */
+export function fold4(x: tf.Tensor, lead: number[], T: number, S: number): tf.Tensor {
+  const full = [...lead, T, S];
+  let shape = [...new Array(full.length - x.rank).fill(1), ...x.shape];
+  let t = tf.reshape(x, shape);
+  const outer = lead.slice(0, -1);
+  const outerShape = shape.slice(0, outer.length);
+  // Folding outer dims into one is a reshape when they are all 1 or all full; otherwise broadcast them.
+  if (!outerShape.every((d) => d === 1) && !outerShape.every((d, i) => d === outer[i])) {
+    shape = [...outer, ...shape.slice(outer.length)];
+    t = tf.broadcastTo(t, shape);
   }
-  if (requested === 'chunked') {
-    if (chunkBlockers.length > 0) {
-      throw new Error(`${fn}: implementation 'chunked' does not support ${chunkBlockers.join(', ')}; use 'auto' or 'blocked'.`);
-    }
-    return 'chunked';
-  }
-  if (requested !== 'auto') return requested;
-  const backend = tf.getBackend();
-  if (backend === 'cpu' && options.returnWeights !== true && !training) return 'fused';
-  const budget = options.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
-  const perSlice = backend === 'wasm' || backend === 'cpu' || options.causal === true || options.window !== undefined;
-  if (options.window !== undefined) return 'blocked';
-  // The blocked path holds one slice's [T, S] scores at a time; the naive path all of them.
-  const slices = perSlice ? 1 : shapes.lead.reduce((a, b) => a * b, 1);
-  const scoreBytes = 4 * slices * shapes.T * shapes.S;
-  if (scoreBytes > budget && chunkBlockers.length === 0) return 'chunked';
-  return perSlice ? 'blocked' : 'naive';
+  const B = shape.slice(0, outer.length).reduce((a, b) => a * b, 1);
+  const N = lead.length === 0 ? 1 : shape[lead.length - 1];
+  return tf.reshape(t, [B, N, shape[full.length - 2], shape[full.length - 1]]);
+}
+
+/** Whether tfjs is recording a gradient tape (inside `tf.grad`, `minimize` or `fit`). */
+function recordingGradient(): boolean {
+  const engine = tf.engine() as unknown as { isTapeOn?: () => boolean };
+  return typeof engine.isTapeOn === 'function' ? engine.isTapeOn() : false;
 }
