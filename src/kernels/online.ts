@@ -28,16 +28,16 @@ const NEG = -3.0e38;
  * `lse = max(s) − log(max(softmax(s)))`, since the largest weight is
  * `exp(max(s) − lse)`. Runs inside `tf.customGrad`, so no tape is recorded.
  */
-function chunkSoftmax(scores: tf.Tensor, visible: tf.Tensor | null, mayBeEmpty: boolean): { weights: tf.Tensor; lse: tf.Tensor } {
-  const x = visible === null ? scores : tf.where(visible, scores, tf.fill(scores.shape, -Infinity));
-  const m = tf.max(x, 1, true);
-  if (!mayBeEmpty && visible === null) {
-    const weights = tf.softmax(x);
+function chunkSoftmax(scores: tf.Tensor, hides: boolean, mayBeEmpty: boolean): { weights: tf.Tensor; lse: tf.Tensor } {
+  const m = tf.max(scores, 1, true);
+  if (!mayBeEmpty && !hides) {
+    const weights = tf.softmax(scores);
     return { weights, lse: tf.sub(m, tf.log(tf.max(weights, 1, true))) };
   }
+  // A row with nothing visible in this chunk: weights 0, log-sum-exp NEG.
   const empty = tf.equal(m, -Infinity);
-  const zeros = tf.zerosLike(x);
-  const weights = tf.where(empty, zeros, tf.softmax(tf.where(empty, zeros, x)));
+  const zeros = tf.zerosLike(scores);
+  const weights = tf.where(empty, zeros, tf.softmax(tf.where(empty, zeros, scores)));
   const lse = tf.where(empty, tf.fill(m.shape, NEG), tf.sub(m, tf.log(tf.max(weights, 1, true))));
   return { weights, lse };
 }
@@ -65,10 +65,10 @@ function onlineForward(ctx: SliceContext, queryBlock: number, keyChunk: number):
       for (let c0 = lo; c0 < hi; c0 += keyChunk) {
         const c1 = Math.min(hi, c0 + keyChunk);
         const next = tf.tidy(() => {
-          const { scores, visible } = blockScores(ctx, sl, t0, t1, c0, c1);
-          const { weights, lse: lseC } = chunkSoftmax(scores, visible, mayBeEmpty);
+          const { scores, hides } = blockScores(ctx, sl, t0, t1, c0, c1);
+          const { weights, lse: lseC } = chunkSoftmax(scores, hides, mayBeEmpty);
           const pv =
-            visible === null
+            !hides
               ? tf.matMul(weights, tf.slice(sl.v, [c0, 0], [c1 - c0, Hv]))
               : exactProduct(weights, tf.slice(sl.split().clean, [c0, 0], [c1 - c0, Hv]), tf.slice(sl.split().bad, [c0, 0], [c1 - c0, Hv]));
           // Merge: lse' = logaddexp(lse, lseC); acc' = acc·e^(lse−lse') + (P_c·V_c)·e^(lseC−lse').
@@ -134,10 +134,10 @@ function onlineBackward(
       for (let c0 = lo; c0 < hi; c0 += keyChunk) {
         const c1 = Math.min(hi, c0 + keyChunk);
         const next = tf.tidy(() => {
-          const { scores, visible } = blockScores(ctx, sl, t0, t1, c0, c1);
-          const c = chunkSoftmax(scores, visible, mayBeEmpty);
+          const { scores, hides } = blockScores(ctx, sl, t0, t1, c0, c1);
+          const c = chunkSoftmax(scores, hides, mayBeEmpty);
           const p = tf.mul(c.weights, tf.exp(tf.sub(c.lse, lseB)));
-          const vb = tf.slice(visible === null ? sl.v : sl.split().clean, [c0, 0], [c1 - c0, Hv]);
+          const vb = tf.slice(!hides ? sl.v : sl.split().clean, [c0, 0], [c1 - c0, Hv]);
           const kb = tf.slice(sl.k, [c0, 0], [c1 - c0, H]);
           const dP = tf.matMul(dO, tf.transpose(vb));
           const dS = tf.mul(p, tf.sub(dP, D));

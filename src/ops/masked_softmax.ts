@@ -60,7 +60,7 @@ export function maskedSoftmaxRows(
   mask: tf.Tensor | null,
   mayBeEmpty = true,
 ): { weights: tf.Tensor; empty: tf.Tensor | null } {
-  const x = mask === null ? scores : tf.where(mask, scores, tf.fill(scores.shape, -Infinity));
+  const x = mask === null ? scores : tf.add(scores, maskToLogits(mask));
   if (!mayBeEmpty) return { weights: tf.softmax(x), empty: null };
   // True where the row max is -Infinity: relu(-max) is +Infinity only then.
   const empty = tf.isInf(tf.relu(tf.neg(tf.max(x, -1, true))));
@@ -68,6 +68,17 @@ export function maskedSoftmaxRows(
   const zeros = tf.zerosLike(x);
   const weights = tf.softmax(tf.where(empty, zeros, x));
   return { weights: tf.where(empty, zeros, weights), empty };
+}
+
+/**
+ * A bool mask as additive logits: 0 where true, -Infinity where false
+ * (`log` of the mask as 1/0). Adding it hides a key exactly, whatever the
+ * score (`s + -Infinity = -Infinity` for every finite `s`), and broadcasts
+ * without materialising the mask at the scores' shape (unlike `where`).
+ * Call inside `tf.tidy`.
+ */
+export function maskToLogits(mask: tf.Tensor): tf.Tensor {
+  return tf.log(tf.cast(mask, 'float32'));
 }
 
 /**
