@@ -182,3 +182,36 @@ describe('zero-size dimensions (issue 11 item 3)', () => {
     tf.dispose([q, k, v, ...g]);
   });
 });
+
+describe('gradients of the exact paths', () => {
+  it.each(['blocked', 'chunked', 'fused'] as const)('%s with causal alone equals the naive gradient (blocks cut the diagonal)', (impl) => {
+    const q = t(randn([1, 2, 7, 3], 41));
+    const k = t(randn([1, 2, 7, 3], 42));
+    const v = t(randn([1, 2, 7, 2], 43));
+    const grads = (i: 'naive' | typeof impl) =>
+      tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(tf.sin(scaledDotProductAttention(a, b, c, { causal: true, implementation: i, blockSize: 3, chunkSize: 2 }))),
+      )([q, k, v]);
+    const want = grads('naive');
+    const got = grads(impl);
+    got.forEach((g, i) => expect(g).toBeAllClose(want[i], 1e-4));
+    tf.dispose([q, k, v, ...want, ...got]);
+  });
+
+  it('fused: the gradient of a trainable bias equals the naive one', () => {
+    const q = t(randn([2, 4, 3], 51));
+    const k = t(randn([2, 5, 3], 52));
+    const v = t(randn([2, 5, 2], 53));
+    const bias = t(randn([1, 4, 5], 54));
+    const mask = tf.tensor([[1, 1, 0, 1, 1]], [1, 5], 'bool');
+    const grads = (i: 'naive' | 'fused') =>
+      tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) =>
+        tf.sum(tf.sin(scaledDotProductAttention(a, b, c, { bias: d, mask, implementation: i }))),
+      )([q, k, v, bias]);
+    const want = grads('naive');
+    const got = grads('fused');
+    expect(got[3].shape).toEqual([1, 4, 5]);
+    got.forEach((g, i) => expect(g).toBeAllClose(want[i], 1e-4));
+    tf.dispose([q, k, v, bias, mask, ...want, ...got]);
+  });
+});

@@ -19,7 +19,7 @@
  * length, S key length, H depth, Hv value depth, b a query block, c a key block.
  */
 import * as tf from '@tensorflow/tfjs';
-import { exactProduct, maskedSoftmaxRows, maskToLogits, splitFinite } from '../ops/masked_softmax';
+import { exactProduct, maskedSoftmaxRows, maskToLogits, splitFinite, withoutGradient } from '../ops/masked_softmax';
 import { bandMask } from '../ops/masks';
 import type { KernelInput, KernelOutput } from './contract';
 
@@ -197,7 +197,7 @@ export class SliceContext {
         return mean;
       },
       badPrefix: () => {
-        if (badPrefix === null) badPrefix = own(tf.cumsum(split_().bad, 0));
+        if (badPrefix === null) badPrefix = own(withoutGradient((x) => tf.cumsum(splitFinite(x).bad, 0), v));
         return badPrefix;
       },
       mask: this.masks[l],

@@ -82,6 +82,20 @@ export function maskToLogits(mask: tf.Tensor): tf.Tensor {
 }
 
 /**
+ * `f(x)` with a zero gradient with respect to `x`: for indicators computed
+ * from a differentiable tensor (which tfjs would otherwise try to
+ * differentiate, through ops such as `cumsum` whose gradient it gets wrong
+ * in 4.22 for axis 0 of a 2-D tensor).
+ */
+export function withoutGradient(f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor): tf.Tensor {
+  const run = tf.customGrad(((input: tf.Tensor) => ({
+    value: f(input),
+    gradFunc: (_dy: tf.Tensor) => tf.zerosLike(input),
+  })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return run(x);
+}
+
+/**
  * A value tensor split for `exactProduct`: its finite part (non-finite
  * entries replaced by 0) and the float32 1/0 indicator of its non-finite
  * entries. Call inside `tf.tidy`.
