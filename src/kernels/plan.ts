@@ -5,13 +5,15 @@
  * (the caller passes `tf.getBackend()`, `wasmKernelStatus()` and whether a
  * gradient is being recorded), so it is tested as a table.
  *
- * Memory model (bytes of float32 scores alive at once, the quantity
- * `memoryBudget` bounds), with L slices, b query rows per block, c keys per
- * chunk:
- *   naive      4·L·T·S forward; the gradient tape keeps as much
- *   blocked    4·b·S forward (one block of one slice); 4·L·T·S while a
- *              gradient is recorded (the tape keeps every block's weights)
- *   online     4·b·c forward and backward (the backward pass recomputes)
+ * Memory model (bytes of score-sized float32 tensors alive at once, the
+ * quantity `memoryBudget` bounds), with L slices, b query rows per block,
+ * c keys per chunk, and the number of score-sized tensors a step holds at
+ * once as measured with `tf.profile` (see LIVE_*):
+ *   naive      3·4·L·T·S forward, and the gradient tape keeps as much
+ *   blocked    3·4·b·S forward (one block of one slice); 3·4·L·T·S while a
+ *              gradient is recorded (the tape keeps every block's tensors)
+ *   online     10·4·b·c, forward and backward (the backward step holds
+ *              P, dP, dS, their transposes and the recomputed scores)
  *   cpu_fused  4·S (one row), forward and backward (both are JS loops)
  *   simd       no scores at all (flash attention in WebAssembly)
  */
@@ -60,6 +62,10 @@ export const DEFAULT_BLOCK = 512;
 export const DEFAULT_CHUNK = 2048;
 
 const BYTES = 4;
+/** Score-sized tensors alive at once in a softmax step of the naive and blocked kernels (scores, masked scores, weights). */
+const LIVE_DIRECT = 3;
+/** Block-sized tensors alive at once in a backward step of the online kernel (measured at 10 on wasm). */
+const LIVE_ONLINE = 10;
 
 /** What stops the online (chunked) kernel, in the words of an error message. */
 function onlineBlockers(r: PlanRequest): string[] {
@@ -90,12 +96,12 @@ function keysPerRow(r: PlanRequest, queryBlock: number): number {
   return Math.min(S, queryBlock + (r.causal ? 1 : 2) * r.window);
 }
 
-/** The online kernel's blocks: the caller's sizes, else the defaults halved until a block fits the budget. */
+/** The online kernel's blocks: the caller's sizes, else the defaults halved until a step fits the budget. */
 function onlinePlan(r: PlanRequest, why: string): Plan {
   const { T, S } = r.shapes;
   let b = r.blockSize ?? Math.min(T, DEFAULT_CHUNK);
   let c = r.chunkSize ?? Math.min(S, DEFAULT_CHUNK);
-  while (BYTES * b * c > r.memoryBudget && ((r.blockSize === undefined && b > 1) || (r.chunkSize === undefined && c > 1))) {
+  while (LIVE_ONLINE * BYTES * b * c > r.memoryBudget && ((r.blockSize === undefined && b > 1) || (r.chunkSize === undefined && c > 1))) {
     if ((c >= b || r.blockSize !== undefined) && r.chunkSize === undefined && c > 1) c = Math.ceil(c / 2);
     else b = Math.ceil(b / 2);
   }
@@ -148,16 +154,16 @@ export function planAttention(r: PlanRequest): Plan {
   const perSlice = cpuLike || r.causal || r.window !== undefined;
   if (perSlice) {
     const b = defaultBlock(r);
-    const held = r.recordingGradient ? BYTES * L * T * keysPerRow(r, b) : BYTES * b * keysPerRow(r, b);
+    const held = LIVE_DIRECT * BYTES * (r.recordingGradient ? L * T : b) * keysPerRow(r, b);
     if (held <= r.memoryBudget) return { kernel: 'blocked', queryBlock: b, why: `per-slice 2-D products; ${held} bytes of scores within the budget` };
     if (onlineOk) return onlinePlan(r, `blocked would hold ${held} bytes of scores, over the budget of ${r.memoryBudget}`);
     // Cannot honour the budget while recording a gradient; the forward pass still fits it.
-    const fit = Math.max(1, Math.min(b, Math.floor(r.memoryBudget / (BYTES * keysPerRow(r, 1)))));
+    const fit = Math.max(1, Math.min(b, Math.floor(r.memoryBudget / (LIVE_DIRECT * BYTES * keysPerRow(r, 1)))));
     return { kernel: 'blocked', queryBlock: fit, why: `over budget; the online path does not support ${onlineBlockers(r).join(', ')}: blocks of ${fit} rows` };
   }
-  const held = BYTES * L * T * S;
+  const held = LIVE_DIRECT * BYTES * L * T * S;
   if (held <= r.memoryBudget) return { kernel: 'naive', why: `batched products are fast on ${r.backend}; ${held} bytes within the budget` };
   if (onlineOk) return onlinePlan(r, `naive would hold ${held} bytes of scores, over the budget of ${r.memoryBudget}`);
-  const fit = Math.max(1, Math.min(T, Math.floor(r.memoryBudget / (BYTES * S))));
+  const fit = Math.max(1, Math.min(T, Math.floor(r.memoryBudget / (LIVE_DIRECT * BYTES * S))));
   return { kernel: 'blocked', queryBlock: fit, why: `over budget; the online path does not support ${onlineBlockers(r).join(', ')}: blocks of ${fit} rows` };
 }

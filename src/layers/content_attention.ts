@@ -10,6 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { Initializer, LayerArgs } from './tfjs_types';
 import { additiveAttention } from '../ops/additive';
 import { scaledDotProductAttention } from '../ops/scaled_dot_product';
+import { AttentionError } from '../errors';
+import { checkKernelArgs, KernelArgs, kernelConfig, KernelSettings } from '../functional/kernel_args';
 import {
   asList,
   perInputMasks,
@@ -31,7 +33,7 @@ export type ContentScore = 'dot' | 'general' | 'additive' | 'cosine';
 const SCORES: readonly ContentScore[] = ['dot', 'general', 'additive', 'cosine'];
 
 /** Arguments of `ContentAttention`. */
-export interface ContentAttentionArgs extends LayerArgs {
+export interface ContentAttentionArgs extends LayerArgs, KernelArgs {
   /**
    * `'dot'`: Luong's `q·k` (unscaled; Dq = Dk). `'general'`: Luong's
    * `qᵀ·W·k` with a learned `kernel [Dq, Dk]`. `'additive'`: Bahdanau's
@@ -78,6 +80,8 @@ export class ContentAttention extends ScoringLayer {
   private readonly causal: boolean;
   private readonly kernelInitializer: Initializer;
   protected readonly returnAttentionScores: boolean;
+  /** `implementation` and `memoryBudget` of the dot-product scores ('additive' has one formulation). */
+  private readonly kernelArgs: KernelSettings;
   private kernel?: LayerVariable;
   private queryKernel?: LayerVariable;
   private keyKernel?: LayerVariable;
@@ -92,6 +96,12 @@ export class ContentAttention extends ScoringLayer {
     this.causal = checkBool(NAME, 'causal', args.causal, false);
     this.kernelInitializer = resolveInitializer(NAME, 'kernelInitializer', args.kernelInitializer ?? 'glorotUniform');
     this.returnAttentionScores = checkBool(NAME, 'returnAttentionScores', args.returnAttentionScores, false);
+    this.kernelArgs = checkKernelArgs(NAME, args);
+    if (this.score === 'additive' && this.kernelArgs.implementation !== 'auto' && this.kernelArgs.implementation !== 'naive') {
+      throw new AttentionError(
+        `${NAME}: expected implementation 'auto' or 'naive' with score 'additive' (additive scores have one formulation), but got implementation=${JSON.stringify(this.kernelArgs.implementation)}.`,
+      );
+    }
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -149,6 +159,7 @@ export class ContentAttention extends ScoringLayer {
       const asBool = (m: tf.Tensor) => (m.dtype === 'bool' ? m : tf.notEqual(m, 0));
       const mask = masks[1] ? tf.expandDims(asBool(masks[1]), 1) : null; // [B, 1, S]
       const options = { mask, causal: this.causal, dropout: this.dropoutRate, training };
+      const kernelOptions = { implementation: this.kernelArgs.implementation, memoryBudget: this.kernelArgs.memoryBudget };
       let q = query;
       let k = key;
       if (this.score === 'general') {
@@ -168,8 +179,8 @@ export class ContentAttention extends ScoringLayer {
           : { output: additiveAttention(q, k, value, { ...options, scale }) };
       } else {
         r = returnScores
-          ? scaledDotProductAttention(q, k, value, { ...options, scale: 1, returnWeights: true })
-          : { output: scaledDotProductAttention(q, k, value, { ...options, scale: 1 }) };
+          ? scaledDotProductAttention(q, k, value, { ...options, ...kernelOptions, scale: 1, returnWeights: true })
+          : { output: scaledDotProductAttention(q, k, value, { ...options, ...kernelOptions, scale: 1 }) };
       }
       let output = r.output;
       if (masks[0]) output = tf.mul(output, tf.expandDims(tf.cast(asBool(masks[0]), 'float32'), 2));
@@ -186,6 +197,7 @@ export class ContentAttention extends ScoringLayer {
       causal: this.causal,
       kernelInitializer: serialize(this.kernelInitializer),
       returnAttentionScores: this.returnAttentionScores,
+      ...kernelConfig(this.kernelArgs),
     };
   }
 }

@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Constraint, Initializer, LayerArgs, Regularizer } from './tfjs_types';
 import { scaledDotProductAttention } from '../ops/scaled_dot_product';
+import { checkKernelArgs, KernelArgs, kernelConfig, KernelSettings } from '../functional/kernel_args';
 import { ScoringLayer } from './scoring_layer';
 import {
   checkBool,
@@ -31,8 +32,8 @@ import {
 export type LayerVariable = ReturnType<tf.layers.Layer['addWeight']>;
 export type { Kwargs } from './scoring_layer';
 
-/** Arguments shared by the multi-head layers. */
-export interface MultiHeadBaseArgs {
+/** Arguments shared by the multi-head layers (with `implementation` and `memoryBudget`, see `KernelArgs`). */
+export interface MultiHeadBaseArgs extends KernelArgs {
   /** Number of attention heads N, a positive integer. Required. */
   numHeads: number;
   /** Size of each head for query and key, K, a positive integer. Required. */
@@ -87,6 +88,7 @@ export abstract class MultiHeadBase extends ScoringLayer {
   protected readonly biasConstraint?: Constraint;
   protected readonly seed?: number;
   protected readonly returnAttentionScores: boolean;
+  protected readonly kernelArgs: KernelSettings;
 
   protected queryDense?: Projection;
   protected keyDense?: Projection;
@@ -112,6 +114,7 @@ export abstract class MultiHeadBase extends ScoringLayer {
     }
     this.seed = a.seed ?? undefined;
     this.returnAttentionScores = checkBool(layerName, 'returnAttentionScores', a.returnAttentionScores, false);
+    this.kernelArgs = checkKernelArgs(layerName, a);
   }
 
   /** Adds one projection's kernel and bias, named as Keras names them. */
@@ -188,6 +191,8 @@ export abstract class MultiHeadBase extends ScoringLayer {
         training,
         seed: this.seed,
         emptyRows: this.emptyRows(),
+        implementation: this.kernelArgs.implementation,
+        memoryBudget: this.kernelArgs.memoryBudget,
       };
       const merge = (o: tf.Tensor) => mergeHeads(o, p(this.outputDense).kernel.read(), read(p(this.outputDense).bias));
       if (!returnScores) {
@@ -214,6 +219,7 @@ export abstract class MultiHeadBase extends ScoringLayer {
       biasConstraint: serialize(this.biasConstraint),
       seed: this.seed ?? null,
       returnAttentionScores: this.returnAttentionScores,
+      ...kernelConfig(this.kernelArgs),
     };
   }
 }
