@@ -351,9 +351,9 @@ export function runPlan(plan: Plan, inp: KernelInput): KernelOutput {
     case 'naive':
       return naiveAttention(inp);
     case 'blocked':
-      return blockedAttention(inp, plan.queryBlock);
+      return blockedAttention(inp, plan.queryBlock, plan.readData);
     case 'online':
-      return onlineAttention(inp, plan.queryBlock, plan.keyChunk);
+      return onlineAttention(inp, plan.queryBlock, plan.keyChunk, plan.readData);
     case 'cpu_fused':
       return cpuFusedAttention(inp);
     case 'simd':

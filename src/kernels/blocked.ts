@@ -96,29 +96,52 @@ export function mayHaveEmptyRows(inp: KernelInput, T: number, S: number): boolea
   return false;
 }
 
-/** One slice's tensors, made by `SliceContext.load` and freed by `unload`. */
+/** The matrices of a slice that kernels cut rows from. */
+export type RowSource = 'q' | 'k' | 'v' | 'clean' | 'bad' | 'badPrefix';
+
+/** One slice's matrices, made by `SliceContext.load` and freed by `unload`. */
 export interface Slice {
-  /** Scaled queries `[T, H]`. */
-  q: tf.Tensor;
-  /** Keys as rows `[S, H]`. */
-  k: tf.Tensor;
-  /** `[S, Hv]`. */
-  v: tf.Tensor;
+  /**
+   * Rows `[a, b)` of one of the slice's matrices: `'q'` scaled queries
+   * `[T, H]`, `'k'` keys `[S, H]`, `'v'` values `[S, Hv]`, `'clean'` the values
+   * with non-finite entries set to 0, `'bad'` the 1/0 indicator of those
+   * entries, `'badPrefix'` its running sum over the keys (row t: keys 0..t).
+   * Made inside the caller's `tf.tidy`.
+   */
+  rows: (src: RowSource, a: number, b: number) => tf.Tensor;
   /** Keys `[lo, hi)` transposed, `[H, hi - lo]`, cached per slice. */
   keysT: (lo: number, hi: number) => tf.Tensor;
-  /** `value` split into its finite part and the indicator of the rest (made on first use). */
-  split: () => { clean: tf.Tensor; bad: tf.Tensor };
   /** Mean of the values `[1, Hv]` (the output of an empty row under `'uniform'`). */
   mean: () => tf.Tensor;
-  /** Running count of non-finite values over the keys, `[S, Hv]` (row t: keys 0..t). */
-  badPrefix: () => tf.Tensor;
   /** The slice's mask `[T|1, S|1]` or null. */
   mask: tf.Tensor | null;
   /** The slice's bias `[T|1, S|1]` or null. */
   bias: tf.Tensor | null;
 }
 
-/** Everything the blocked and online kernels need per call, shared by their forward and backward passes. */
+/** A slice's matrices as JS arrays (data mode). */
+interface SliceData {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  clean?: Float32Array;
+  bad?: Float32Array;
+  badPrefix?: Float32Array;
+}
+
+/**
+ * Everything the blocked and online kernels need per call, shared by their
+ * forward and backward passes.
+ *
+ * Two ways to cut a slice's rows. Tensor mode (`fromData` false) uses
+ * `tf.slice`, which tfjs differentiates. Data mode reads query, key and value
+ * once (`dataSync`) and makes each block's rows from subarrays: on wasm a
+ * `tf.slice` copies its whole source out of the heap before cutting
+ * (`readSync`), so cutting 8 heads from `[8·2048, 64]` cost as much as the
+ * products of a causal pass. The planner chooses data mode where it is
+ * cheap and safe: on cpu and wasm, and only where no gradient tape records
+ * the kernel's ops (the online kernel, or a forward pass).
+ */
 export class SliceContext {
   readonly T: number;
   readonly S: number;
@@ -126,79 +149,121 @@ export class SliceContext {
   readonly Hv: number;
   readonly L: number;
   readonly lead: number[];
-  private readonly q3: tf.Tensor;
-  private readonly k3: tf.Tensor;
-  private readonly v3: tf.Tensor;
+  private readonly q2: tf.Tensor | null = null;
+  private readonly k2: tf.Tensor | null = null;
+  private readonly v2: tf.Tensor | null = null;
+  private readonly data: { q: Float32Array; k: Float32Array; v: Float32Array } | null = null;
   private readonly masks: Array<tf.Tensor | null>;
   private readonly biases: Array<tf.Tensor | null>;
   /** Causal/window visibility of a block as additive logits (0 / -Infinity), shared by every slice; keyed by "t0,t1,c0,c1". Kept until `release`. */
   private readonly structural = new Map<string, tf.Tensor | null>();
   private owned: tf.Tensor[] = [];
 
-  constructor(readonly inp: KernelInput) {
+  constructor(
+    readonly inp: KernelInput,
+    readonly fromData = false,
+  ) {
     const r = inp.query.rank;
     this.lead = inp.query.shape.slice(0, r - 2);
     [this.T, this.H] = inp.query.shape.slice(-2);
     this.S = inp.key.shape[r - 2];
     this.Hv = inp.value.shape[r - 1];
     this.L = this.lead.reduce((a, b) => a * b, 1);
-    // Slices are cut as row ranges of 2-D views: on wasm a 2-D slice is a copy
-    // of contiguous rows, several times faster than the same slice in 3-D.
-    this.q3 = tf.reshape(inp.query, [this.L * this.T, this.H]);
-    this.k3 = tf.reshape(inp.key, [this.L * this.S, this.H]);
-    this.v3 = tf.reshape(inp.value, [this.L * this.S, this.Hv]);
+    if (fromData) {
+      this.data = {
+        q: inp.query.dataSync() as Float32Array,
+        k: inp.key.dataSync() as Float32Array,
+        v: inp.value.dataSync() as Float32Array,
+      };
+    } else {
+      // Row ranges of 2-D views: on wasm a 2-D slice is several times faster than the same slice in 3-D.
+      this.q2 = tf.reshape(inp.query, [this.L * this.T, this.H]);
+      this.k2 = tf.reshape(inp.key, [this.L * this.S, this.H]);
+      this.v2 = tf.reshape(inp.value, [this.L * this.S, this.Hv]);
+    }
     this.masks = slicesOf(inp.mask, this.lead);
     this.biases = slicesOf(inp.bias, this.lead);
   }
 
-  /** Slice `l`'s tensors. Its tensors live until `unload`. */
+  /** Keeps a tensor made inside a block's tf.tidy until `unload`. */
+  private own<X extends tf.Tensor>(x: X): X {
+    this.owned.push(tf.keep(x));
+    return x;
+  }
+
+  /** Slice `l`'s matrices. Its cached tensors live until `unload`. */
   load(l: number): Slice {
     const { T, S, H, Hv, inp } = this;
-    const whole = this.L === 1;
-    const q = whole ? this.q3 : tf.slice(this.q3, [l * T, 0], [T, H]);
-    const qs = inp.scale === 1 ? q : tf.mul(q, inp.scale);
-    const k = whole ? this.k3 : tf.slice(this.k3, [l * S, 0], [S, H]);
-    const v = whole ? this.v3 : tf.slice(this.v3, [l * S, 0], [S, Hv]);
-    // (With one slice, q, k and v are the call's own 2-D views, released with it.)
-    this.owned = (whole ? [qs === q ? null : qs] : [q, qs, k, v]).filter((x): x is tf.Tensor => x !== null).map((x) => tf.keep(x));
+    const cols = (src: RowSource) => (src === 'q' || src === 'k' ? H : Hv);
     const transposed = new Map<string, tf.Tensor>();
-    let split: { clean: tf.Tensor; bad: tf.Tensor } | null = null;
     let mean: tf.Tensor | null = null;
-    let badPrefix: tf.Tensor | null = null;
-    // Cached tensors are made inside a block's tf.tidy; keep them until `unload`.
-    const own = <X extends tf.Tensor>(x: X): X => {
-      this.owned.push(tf.keep(x));
-      return x;
-    };
-    const split_ = () => {
-      if (split === null) {
-        split = tf.tidy(() => splitFinite(v));
-        own(split.clean);
-        own(split.bad);
-      }
-      return split;
-    };
+    let rows: Slice['rows'];
+    if (this.data !== null) {
+      const d = this.data;
+      const sd: SliceData = {
+        q: d.q.slice(l * T * H, (l + 1) * T * H),
+        k: d.k.subarray(l * S * H, (l + 1) * S * H),
+        v: d.v.subarray(l * S * Hv, (l + 1) * S * Hv),
+      };
+      if (inp.scale !== 1) for (let i = 0; i < sd.q.length; i++) sd.q[i] *= inp.scale;
+      const arrays = (src: RowSource): Float32Array => {
+        if (src === 'q' || src === 'k' || src === 'v') return sd[src];
+        if (sd.clean === undefined) {
+          // The finite part, the indicator of the rest, and its running sum over the keys.
+          const clean = new Float32Array(sd.v.length);
+          const bad = new Float32Array(sd.v.length);
+          const prefix = new Float32Array(sd.v.length);
+          for (let i = 0; i < sd.v.length; i++) {
+            const x = sd.v[i];
+            const ok = Number.isFinite(x);
+            clean[i] = ok ? x : 0;
+            bad[i] = ok ? 0 : 1;
+            prefix[i] = bad[i] + (i >= Hv ? prefix[i - Hv] : 0);
+          }
+          Object.assign(sd, { clean, bad, badPrefix: prefix });
+        }
+        return sd[src] as Float32Array;
+      };
+      rows = (src, a, b) => tf.tensor2d(arrays(src).subarray(a * cols(src), b * cols(src)), [b - a, cols(src)]);
+    } else {
+      const whole = this.L === 1;
+      const q = whole ? (this.q2 as tf.Tensor) : tf.slice(this.q2 as tf.Tensor, [l * T, 0], [T, H]);
+      const qs = inp.scale === 1 ? q : tf.mul(q, inp.scale);
+      const k = whole ? (this.k2 as tf.Tensor) : tf.slice(this.k2 as tf.Tensor, [l * S, 0], [S, H]);
+      const v = whole ? (this.v2 as tf.Tensor) : tf.slice(this.v2 as tf.Tensor, [l * S, 0], [S, Hv]);
+      // (With one slice, q, k and v are the call's own 2-D views, released with it.)
+      for (const x of whole ? [qs === q ? null : qs] : [q, qs, k, v]) if (x !== null) this.own(x);
+      const full: Partial<Record<RowSource, tf.Tensor>> = { q: qs, k, v };
+      const matrix = (src: RowSource): tf.Tensor => {
+        if (full[src] === undefined) {
+          const made = tf.tidy(() => {
+            const { clean, bad } = splitFinite(v);
+            // The running count carries no gradient (tfjs 4.22's Cumsum gradient has the wrong shape on axis 0).
+            return [clean, bad, withoutGradient((x) => tf.cumsum(splitFinite(x).bad, 0), v)];
+          });
+          [full.clean, full.bad, full.badPrefix] = made.map((x) => this.own(x));
+        }
+        return full[src] as tf.Tensor;
+      };
+      rows = (src, a, b) => {
+        const m = matrix(src);
+        return a === 0 && b === m.shape[0] ? m : tf.slice(m, [a, 0], [b - a, cols(src)]);
+      };
+    }
     return {
-      q: qs,
-      k,
-      v,
+      rows,
       keysT: (lo, hi) => {
         const key = `${lo},${hi}`;
         let t = transposed.get(key);
         if (t === undefined) {
-          t = own(tf.tidy(() => tf.transpose(lo === 0 && hi === S ? k : tf.slice(k, [lo, 0], [hi - lo, H]))));
+          t = this.own(tf.tidy(() => tf.transpose(rows('k', lo, hi))));
           transposed.set(key, t);
         }
         return t;
       },
-      split: () => split_(),
       mean: () => {
-        if (mean === null) mean = own(tf.mean(v, 0, true));
+        if (mean === null) mean = this.own(tf.tidy(() => tf.mean(rows('v', 0, S), 0, true)));
         return mean;
-      },
-      badPrefix: () => {
-        if (badPrefix === null) badPrefix = own(withoutGradient((x) => tf.cumsum(splitFinite(x).bad, 0), v));
-        return badPrefix;
       },
       mask: this.masks[l],
       bias: this.biases[l],
@@ -248,8 +313,7 @@ export interface Block {
 
 /** Scores of queries `[t0, t1)` against keys `[c0, c1)` of a slice. Call inside `tf.tidy`. */
 export function blockScores(ctx: SliceContext, sl: Slice, t0: number, t1: number, c0: number, c1: number): Block {
-  const qb = t0 === 0 && t1 === ctx.T ? sl.q : tf.slice(sl.q, [t0, 0], [t1 - t0, ctx.H]);
-  let scores = tf.matMul(qb, sl.keysT(c0, c1));
+  let scores = tf.matMul(sl.rows('q', t0, t1), sl.keysT(c0, c1));
   if (sl.bias !== null) scores = tf.add(scores, window2d(sl.bias, t0, t1, c0, c1));
   if (sl.mask !== null) scores = tf.add(scores, maskToLogits(window2d(sl.mask, t0, t1, c0, c1)));
   const structural = ctx.structuralLogits(t0, t1, c0, c1);
@@ -259,12 +323,13 @@ export function blockScores(ctx: SliceContext, sl: Slice, t0: number, t1: number
 
 /**
  * The blocked kernel's forward pass, differentiable through tfjs's own
- * gradients. `queryBlock` rows per block; the weights `[..., T, S]` when
- * `inp.returnWeights`.
+ * gradients unless `fromData` (rows cut from the inputs' data: only where no
+ * gradient is recorded; see `SliceContext`). `queryBlock` rows per block;
+ * the weights `[..., T, S]` when `inp.returnWeights`.
  */
-export function blockedAttention(inp: KernelInput, queryBlock: number): KernelOutput {
+export function blockedAttention(inp: KernelInput, queryBlock: number, fromData = false): KernelOutput {
   return tf.tidy(() => {
-    const ctx = new SliceContext(inp);
+    const ctx = new SliceContext(inp, fromData);
     const { T, S, Hv, L, lead } = ctx;
     const uniform = inp.emptyRows === 'uniform';
     const mayBeEmpty = mayHaveEmptyRows(inp, T, S);
@@ -290,10 +355,9 @@ export function blockedAttention(inp: KernelInput, queryBlock: number): KernelOu
         const [o, wr] = tf.tidy(() => {
           const { scores, hides } = blockScores(ctx, sl, t0, t1, lo, hi);
           const { weights: w, empty } = maskedSoftmaxRows(scores, null, mayBeEmpty);
-          const full = lo === 0 && hi === S;
           let wrow: tf.Tensor | null = null;
           if (inp.returnWeights) {
-            const padded = full ? w : tf.pad(w, [[0, 0], [lo, S - hi]]);
+            const padded = lo === 0 && hi === S ? w : tf.pad(w, [[0, 0], [lo, S - hi]]);
             wrow = uniform && empty !== null ? tf.where(empty, tf.fill(padded.shape, 1 / S), padded) : padded;
           }
           let wd = w;
@@ -301,19 +365,17 @@ export function blockedAttention(inp: KernelInput, queryBlock: number): KernelOu
             const seed = inp.seed === undefined ? undefined : inp.seed + 7919 * l + bi;
             wd = tf.dropout(w, inp.dropout, undefined, seed);
           }
-          const cut = (x: tf.Tensor) => (full ? x : tf.slice(x, [lo, 0], [hi - lo, Hv]));
           let out: tf.Tensor;
           if (!hides && inp.bias === null && !drop) {
             // Nothing hidden inside the block: the plain product.
-            out = tf.matMul(wd, cut(sl.v));
+            out = tf.matMul(wd, sl.rows('v', lo, hi));
           } else if (causalAlone && !drop && t1 <= S) {
             // Row t sees keys 0..t: a non-finite value reaches it iff the running count at t is positive.
-            out = tf.matMul(wd, cut(sl.split().clean));
-            const reached = tf.cast(tf.slice(sl.badPrefix(), [t0, 0], [b, Hv]), 'bool');
+            out = tf.matMul(wd, sl.rows('clean', lo, hi));
+            const reached = tf.cast(sl.rows('badPrefix', t0, t1), 'bool');
             out = tf.where(reached, tf.fill(out.shape, NaN), out);
           } else {
-            const { clean, bad } = sl.split();
-            out = exactProduct(wd, cut(clean), cut(bad));
+            out = exactProduct(wd, sl.rows('clean', lo, hi), sl.rows('bad', lo, hi));
           }
           if (uniform && empty !== null) out = tf.where(empty, tf.tile(sl.mean(), [b, 1]), out);
           return wrow === null ? [out] : [out, wrow];

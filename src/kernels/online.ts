@@ -4,7 +4,9 @@
  * FlashAttention), so no more than a `[b, c]` block of scores exists at once,
  * and the gradient (`tf.customGrad`) recomputes each block from the saved
  * log-sum-exp instead of keeping it. No `returnWeights`, no dropout while
- * training, no `bias` (the planner checks).
+ * training, no `bias` (the planner checks). Its ops run inside
+ * `tf.customGrad`, where no tape records them, so `fromData` (rows cut from
+ * the inputs' data, see `SliceContext`) is safe wherever reading data is cheap.
  *
  * Shape legend: L slices, T query length, S key length, H depth, Hv value
  * depth, b a query block, c a key chunk.
@@ -69,8 +71,8 @@ function onlineForward(ctx: SliceContext, queryBlock: number, keyChunk: number):
           const { weights, lse: lseC } = chunkSoftmax(scores, hides, mayBeEmpty);
           const pv =
             !hides
-              ? tf.matMul(weights, tf.slice(sl.v, [c0, 0], [c1 - c0, Hv]))
-              : exactProduct(weights, tf.slice(sl.split().clean, [c0, 0], [c1 - c0, Hv]), tf.slice(sl.split().bad, [c0, 0], [c1 - c0, Hv]));
+              ? tf.matMul(weights, sl.rows('v', c0, c1))
+              : exactProduct(weights, sl.rows('clean', c0, c1), sl.rows('bad', c0, c1));
           // Merge: lse' = logaddexp(lse, lseC); acc' = acc·e^(lse−lse') + (P_c·V_c)·e^(lseC−lse').
           const top = tf.maximum(lseRun, lseC);
           const lseNew = tf.add(top, tf.log(tf.add(tf.exp(tf.sub(lseRun, top)), tf.exp(tf.sub(lseC, top)))));
@@ -129,7 +131,7 @@ function onlineBackward(
       const dO = tf.slice(dy[l], [t0, 0], [b, Hv]);
       const D = tf.tidy(() => tf.sum(tf.mul(dO, tf.slice(out[l], [t0, 0], [b, Hv])), 1, true));
       const lseB = tf.slice(lse[l], [t0, 0], [b, 1]);
-      const qB = tf.slice(sl.q, [t0, 0], [b, H]);
+      const qB = sl.rows('q', t0, t1);
       let dqAcc: tf.Tensor = tf.zeros([b, H]);
       for (let c0 = lo; c0 < hi; c0 += keyChunk) {
         const c1 = Math.min(hi, c0 + keyChunk);
@@ -137,8 +139,8 @@ function onlineBackward(
           const { scores, hides } = blockScores(ctx, sl, t0, t1, c0, c1);
           const c = chunkSoftmax(scores, hides, mayBeEmpty);
           const p = tf.mul(c.weights, tf.exp(tf.sub(c.lse, lseB)));
-          const vb = tf.slice(!hides ? sl.v : sl.split().clean, [c0, 0], [c1 - c0, Hv]);
-          const kb = tf.slice(sl.k, [c0, 0], [c1 - c0, H]);
+          const vb = sl.rows(hides ? 'clean' : 'v', c0, c1);
+          const kb = sl.rows('k', c0, c1);
           const dP = tf.matMul(dO, tf.transpose(vb));
           const dS = tf.mul(p, tf.sub(dP, D));
           const dvC = tf.matMul(tf.transpose(p), dO);
@@ -182,14 +184,14 @@ function slices(x: tf.Tensor): tf.Tensor[] {
  *
  * @returns `{ output }` with output `[..., T, Hv]`.
  */
-export function onlineAttention(inp: KernelInput, queryBlock: number, keyChunk: number): KernelOutput {
+export function onlineAttention(inp: KernelInput, queryBlock: number, keyChunk: number, fromData: boolean): KernelOutput {
   const r = inp.query.rank;
   const lead = inp.query.shape.slice(0, r - 2);
   const T = inp.query.shape[r - 2];
   const Hv = inp.value.shape[r - 1];
   const forward = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, save: tf.GradSaveFunc) => {
     const [value, lseAll] = tf.tidy(() => {
-      const { out, lse } = onlineForward(new SliceContext({ ...inp, query: q, key: k, value: v }), queryBlock, keyChunk);
+      const { out, lse } = onlineForward(new SliceContext({ ...inp, query: q, key: k, value: v }, fromData), queryBlock, keyChunk);
       return [tf.reshape(tf.stack(out), [...lead, T, Hv]), tf.stack(lse)];
     });
     // The mask is saved too: the caller's copy is gone by the time the gradient is computed.
@@ -199,7 +201,7 @@ export function onlineAttention(inp: KernelInput, queryBlock: number, keyChunk: 
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
           const [sq, sk, sv, sOut, sLse, sMask] = saved;
-          const again = new SliceContext({ ...inp, query: sq, key: sk, value: sv, mask: inp.mask === null ? null : sMask });
+          const again = new SliceContext({ ...inp, query: sq, key: sk, value: sv, mask: inp.mask === null ? null : sMask }, fromData);
           const g = onlineBackward(again, queryBlock, keyChunk, slices(sOut), tf.unstack(sLse), slices(dy));
           return [
             tf.reshape(tf.stack(g.dq), sq.shape),

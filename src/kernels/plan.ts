@@ -51,8 +51,8 @@ export interface PlanRequest {
 export type Plan =
   | { kernel: 'empty'; why: string }
   | { kernel: 'naive'; why: string }
-  | { kernel: 'blocked'; queryBlock: number; why: string }
-  | { kernel: 'online'; queryBlock: number; keyChunk: number; why: string }
+  | { kernel: 'blocked'; queryBlock: number; readData: boolean; why: string }
+  | { kernel: 'online'; queryBlock: number; keyChunk: number; readData: boolean; why: string }
   | { kernel: 'cpu_fused'; why: string }
   | { kernel: 'simd'; why: string };
 
@@ -96,6 +96,20 @@ function keysPerRow(r: PlanRequest, queryBlock: number): number {
   return Math.min(S, queryBlock + (r.causal ? 1 : 2) * r.window);
 }
 
+/**
+ * Whether a kernel may cut its rows from the inputs' data (one `dataSync`)
+ * instead of `tf.slice`: on cpu and wasm, where reading is a copy in memory
+ * and wasm's slice copies its whole source every time. Never on GPU backends.
+ */
+function cpuLike(r: PlanRequest): boolean {
+  return r.backend === 'cpu' || r.backend === 'wasm';
+}
+
+/** The blocked kernel: rows from data only where no gradient tape records it. */
+function blockedPlan(r: PlanRequest, queryBlock: number, why: string): Plan {
+  return { kernel: 'blocked', queryBlock, readData: cpuLike(r) && !r.recordingGradient, why };
+}
+
 /** The online kernel's blocks: the caller's sizes, else the defaults halved until a step fits the budget. */
 function onlinePlan(r: PlanRequest, why: string): Plan {
   const { T, S } = r.shapes;
@@ -105,7 +119,7 @@ function onlinePlan(r: PlanRequest, why: string): Plan {
     if ((c >= b || r.blockSize !== undefined) && r.chunkSize === undefined && c > 1) c = Math.ceil(c / 2);
     else b = Math.ceil(b / 2);
   }
-  return { kernel: 'online', queryBlock: Math.max(1, b), keyChunk: Math.max(1, c), why };
+  return { kernel: 'online', queryBlock: Math.max(1, b), keyChunk: Math.max(1, c), readData: cpuLike(r), why };
 }
 
 /** Chooses the kernel; throws an `AttentionError` when a forced one cannot honour the options. */
@@ -136,34 +150,33 @@ export function planAttention(r: PlanRequest): Plan {
   if (H === 0 || Hv === 0) return { kernel: 'naive', why: 'a zero depth: the batched composition handles it on every backend' };
 
   if (forced === 'naive') return { kernel: 'naive', why: 'forced' };
-  if (forced === 'blocked') return { kernel: 'blocked', queryBlock: defaultBlock(r), why: 'forced' };
+  if (forced === 'blocked') return blockedPlan(r, defaultBlock(r), 'forced');
   if (forced === 'chunked') return onlinePlan(r, 'forced');
   if (forced === 'fused') return { kernel: 'cpu_fused', why: 'forced' };
   if (forced === 'simd') return { kernel: 'simd', why: 'forced' };
 
   // auto.
-  const cpuLike = r.backend === 'cpu' || r.backend === 'wasm';
   const fusedOk = fusedBlockers(r).length === 0;
-  if (cpuLike && fusedOk && r.simd.available) {
+  if (cpuLike(r) && fusedOk && r.simd.available) {
     return { kernel: 'simd', why: `the WebAssembly SIMD kernel on ${r.backend}` };
   }
   if (r.backend === 'cpu' && fusedOk) {
     return { kernel: 'cpu_fused', why: 'cpu: one JavaScript loop per row, within any budget (no [T, S] tensor)' };
   }
   const onlineOk = onlineBlockers(r).length === 0;
-  const perSlice = cpuLike || r.causal || r.window !== undefined;
+  const perSlice = cpuLike(r) || r.causal || r.window !== undefined;
   if (perSlice) {
     const b = defaultBlock(r);
     const held = LIVE_DIRECT * BYTES * (r.recordingGradient ? L * T : b) * keysPerRow(r, b);
-    if (held <= r.memoryBudget) return { kernel: 'blocked', queryBlock: b, why: `per-slice 2-D products; ${held} bytes of scores within the budget` };
+    if (held <= r.memoryBudget) return blockedPlan(r, b, `per-slice 2-D products; ${held} bytes of scores within the budget`);
     if (onlineOk) return onlinePlan(r, `blocked would hold ${held} bytes of scores, over the budget of ${r.memoryBudget}`);
     // Cannot honour the budget while recording a gradient; the forward pass still fits it.
     const fit = Math.max(1, Math.min(b, Math.floor(r.memoryBudget / (LIVE_DIRECT * BYTES * keysPerRow(r, 1)))));
-    return { kernel: 'blocked', queryBlock: fit, why: `over budget; the online path does not support ${onlineBlockers(r).join(', ')}: blocks of ${fit} rows` };
+    return blockedPlan(r, fit, `over budget; the online path does not support ${onlineBlockers(r).join(', ')}: blocks of ${fit} rows`);
   }
   const held = LIVE_DIRECT * BYTES * L * T * S;
   if (held <= r.memoryBudget) return { kernel: 'naive', why: `batched products are fast on ${r.backend}; ${held} bytes within the budget` };
   if (onlineOk) return onlinePlan(r, `naive would hold ${held} bytes of scores, over the budget of ${r.memoryBudget}`);
   const fit = Math.max(1, Math.min(T, Math.floor(r.memoryBudget / (LIVE_DIRECT * BYTES * S))));
-  return { kernel: 'blocked', queryBlock: fit, why: `over budget; the online path does not support ${onlineBlockers(r).join(', ')}: blocks of ${fit} rows` };
+  return blockedPlan(r, fit, `over budget; the online path does not support ${onlineBlockers(r).join(', ')}: blocks of ${fit} rows`);
 }
