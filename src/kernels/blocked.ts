@@ -89,6 +89,12 @@ export function queryBlocks(T: number, size: number): Array<[number, number]> {
   return out;
 }
 
+/** Whether the only thing hiding keys is a mask with a unit query axis (padding). */
+export function paddingOnly(inp: KernelInput): boolean {
+  const m = inp.mask;
+  return m !== null && (m.rank < 2 || m.shape[m.rank - 2] === 1) && !inp.causal && inp.window === undefined && inp.bias === null;
+}
+
 /** Whether some query row may have no visible key (then the kernels look for empty rows). */
 export function mayHaveEmptyRows(inp: KernelInput, T: number, S: number): boolean {
   if (inp.mask !== null || inp.bias !== null) return true;
@@ -97,7 +103,7 @@ export function mayHaveEmptyRows(inp: KernelInput, T: number, S: number): boolea
 }
 
 /** The matrices of a slice that kernels cut rows from. */
-export type RowSource = 'q' | 'k' | 'v' | 'clean' | 'bad' | 'badPrefix';
+export type RowSource = 'q' | 'k' | 'v' | 'clean' | 'bad' | 'badPrefix' | 'vKeys';
 
 /** One slice's matrices, made by `SliceContext.load` and freed by `unload`. */
 export interface Slice {
@@ -105,7 +111,9 @@ export interface Slice {
    * Rows `[a, b)` of one of the slice's matrices: `'q'` scaled queries
    * `[T, H]`, `'k'` keys `[S, H]`, `'v'` values `[S, Hv]`, `'clean'` the values
    * with non-finite entries set to 0, `'bad'` the 1/0 indicator of those
-   * entries, `'badPrefix'` its running sum over the keys (row t: keys 0..t).
+   * entries, `'badPrefix'` its running sum over the keys (row t: keys 0..t),
+   * `'vKeys'` the values with the keys the slice's mask hides from every
+   * query set to 0 (for a mask with a unit query axis: padding).
    * Made inside the caller's `tf.tidy`.
    */
   rows: (src: RowSource, a: number, b: number) => tf.Tensor;
@@ -127,6 +135,7 @@ interface SliceData {
   clean?: Float32Array;
   bad?: Float32Array;
   badPrefix?: Float32Array;
+  vKeys?: Float32Array;
 }
 
 /**
@@ -208,6 +217,15 @@ export class SliceContext {
       if (inp.scale !== 1) for (let i = 0; i < sd.q.length; i++) sd.q[i] *= inp.scale;
       const arrays = (src: RowSource): Float32Array => {
         if (src === 'q' || src === 'k' || src === 'v') return sd[src];
+        if (src === 'vKeys') {
+          if (sd.vKeys === undefined) {
+            const m = (this.masks[l] as tf.Tensor).dataSync();
+            const out = sd.v.slice();
+            for (let j = 0; j < S; j++) if (m[m.length === 1 ? 0 : j] === 0) out.fill(0, j * Hv, (j + 1) * Hv);
+            sd.vKeys = out;
+          }
+          return sd.vKeys;
+        }
         if (sd.clean === undefined) {
           // The finite part, the indicator of the rest, and its running sum over the keys.
           const clean = new Float32Array(sd.v.length);
@@ -235,6 +253,11 @@ export class SliceContext {
       for (const x of whole ? [qs === q ? null : qs] : [q, qs, k, v]) if (x !== null) this.own(x);
       const full: Partial<Record<RowSource, tf.Tensor>> = { q: qs, k, v };
       const matrix = (src: RowSource): tf.Tensor => {
+        if (src === 'vKeys' && full.vKeys === undefined) {
+          // [1, S] or [1, 1] mask as a column [S, 1] (or [1, 1]) over the value rows.
+          const m = this.masks[l] as tf.Tensor;
+          full.vKeys = this.own(tf.tidy(() => tf.where(tf.reshape(m, [m.shape[1] as number, 1]), v, tf.zerosLike(v))));
+        }
         if (full[src] === undefined) {
           const made = tf.tidy(() => {
             const { clean, bad } = splitFinite(v);
@@ -336,6 +359,8 @@ export function blockedAttention(inp: KernelInput, queryBlock: number, fromData 
     const drop = inp.training && inp.dropout > 0;
     // Causal alone: no row is ever empty, and within a block only the diagonal keys are hidden.
     const causalAlone = inp.causal && inp.window === undefined && inp.mask === null && inp.bias === null;
+    // A padding mask alone (unit query axis): the keys it hides are hidden from every query, so zeroing their values is exact.
+    const paddingAlone = paddingOnly(inp);
     const outs: tf.Tensor[] = [];
     const weights: tf.Tensor[] = [];
     for (let l = 0; l < L; l++) {
@@ -369,6 +394,8 @@ export function blockedAttention(inp: KernelInput, queryBlock: number, fromData 
           if (!hides && inp.bias === null && !drop) {
             // Nothing hidden inside the block: the plain product.
             out = tf.matMul(wd, sl.rows('v', lo, hi));
+          } else if (paddingAlone && !drop) {
+            out = tf.matMul(wd, sl.rows('vKeys', lo, hi));
           } else if (causalAlone && !drop && t1 <= S) {
             // Row t sees keys 0..t: a non-finite value reaches it iff the running count at t is positive.
             out = tf.matMul(wd, sl.rows('clean', lo, hi));

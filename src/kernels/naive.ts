@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { maskedSoftmax, weightedSum } from '../ops/masked_softmax';
 import { visibilityMask } from '../ops/masks';
+import { paddingOnly } from './blocked';
 import type { KernelInput, KernelOutput } from './contract';
 
 /**
@@ -37,6 +38,14 @@ export function naiveWeights(inp: KernelInput): tf.Tensor {
 export function naiveAttention(inp: KernelInput): KernelOutput {
   return tf.tidy(() => {
     const weights = naiveWeights(inp);
+    const drop = inp.training && inp.dropout > 0;
+    if (paddingOnly(inp) && !drop) {
+      // The keys a padding mask hides are hidden from every query: zeroing their values is exact and cheap.
+      const m = inp.mask as tf.Tensor;
+      const column = tf.reshape(m, [...m.shape.slice(0, Math.max(0, m.rank - 2)), m.shape[m.rank - 1], 1]);
+      const output = tf.matMul(weights, tf.where(column, inp.value, tf.zerosLike(inp.value)));
+      return inp.returnWeights ? { output, weights } : { output };
+    }
     const output = weightedSum(weights, inp.value, inp.dropout, inp.training, inp.seed, mayHide(inp));
     return inp.returnWeights ? { output, weights } : { output };
   });

@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { exactProduct } from '../ops/masked_softmax';
-import { blockScores, keyRange, mayHaveEmptyRows, queryBlocks, SliceContext } from './blocked';
+import { blockScores, keyRange, mayHaveEmptyRows, paddingOnly, queryBlocks, SliceContext } from './blocked';
 import type { KernelInput, KernelOutput } from './contract';
 
 /**
@@ -52,6 +52,8 @@ function chunkSoftmax(scores: tf.Tensor, hides: boolean, mayBeEmpty: boolean): {
 function onlineForward(ctx: SliceContext, queryBlock: number, keyChunk: number): { out: tf.Tensor[]; lse: tf.Tensor[] } {
   const { inp, T, S, Hv } = ctx;
   const mayBeEmpty = mayHaveEmptyRows(inp, T, S);
+  // A padding mask alone: zeroing the values of the keys it hides is exact.
+  const padding = paddingOnly(inp);
   const out: tf.Tensor[] = [];
   const lse: tf.Tensor[] = [];
   for (let l = 0; l < ctx.L; l++) {
@@ -69,9 +71,10 @@ function onlineForward(ctx: SliceContext, queryBlock: number, keyChunk: number):
         const next = tf.tidy(() => {
           const { scores, hides } = blockScores(ctx, sl, t0, t1, c0, c1);
           const { weights, lse: lseC } = chunkSoftmax(scores, hides, mayBeEmpty);
-          const pv =
-            !hides
-              ? tf.matMul(weights, sl.rows('v', c0, c1))
+          const pv = !hides
+            ? tf.matMul(weights, sl.rows('v', c0, c1))
+            : padding
+              ? tf.matMul(weights, sl.rows('vKeys', c0, c1))
               : exactProduct(weights, sl.rows('clean', c0, c1), sl.rows('bad', c0, c1));
           // Merge: lse' = logaddexp(lse, lseC); acc' = acc·e^(lse−lse') + (P_c·V_c)·e^(lseC−lse').
           const top = tf.maximum(lseRun, lseC);
