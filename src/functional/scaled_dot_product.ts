@@ -62,9 +62,10 @@ export interface AttentionOptions {
   seed?: number;
   /**
    * What a query row with no visible key yields: `'zeros'` (weights and
-   * output 0) or `'uniform'` (Keras's behaviour: every score is pushed to
-   * -1e9, so the weights are uniform, 1/S, and the output is the mean of the
-   * values). Default `'zeros'`.
+   * output 0) or `'uniform'` (Keras's behaviour for a fully masked row:
+   * weights 1/S, the output the mean of the values). A row is empty when
+   * `mask`, `causal`, `window` or a `-Infinity` bias hides every key.
+   * Default `'zeros'`.
    */
   emptyRows?: EmptyRows;
   /**
@@ -89,26 +90,30 @@ export interface ScaledDotProductOptions extends AttentionOptions {
    * `'naive'`: the batched composition `softmax(Q·Kᵀ)·V`.
    * `'blocked'`: per (batch, head) slice with 2-D products, query blocks,
    * causal blocks above the diagonal skipped, only the band visited with
-   * `window` (the fast path of wasm).
+   * `window` (the fast tfjs path of wasm).
    * `'chunked'`: also chunks the keys with an online softmax, so no more than
    * a `[blockSize, chunkSize]` block of scores exists at once, forward or
-   * backward (no `returnWeights`, no dropout while training, no `bias`, no
-   * `emptyRows: 'uniform'`).
-   * `'fused'`: one JavaScript loop per query row (scores, softmax, weighted
-   * sum) with no `[T, S]` tensor; the fast path of the cpu backend, where
-   * tfjs ops are JavaScript loops themselves (no `returnWeights`, no dropout
-   * while training).
-   * `'auto'` (default): on cpu, `'fused'` when the options allow it; with
-   * `window`, `'blocked'`; else `'chunked'` when the scores would exceed
-   * `memoryBudget` and the options allow it; otherwise `'blocked'` on wasm
-   * and cpu or with `causal`, and `'naive'` on backends whose batched
-   * products are fast (webgl, tensorflow).
+   * backward (no `returnWeights`, no dropout while training, no `bias`).
+   * `'fused'`: one JavaScript loop per query row, forward and backward, with
+   * no `[T, S]` tensor; the fast path of the cpu backend, where tfjs ops are
+   * JavaScript loops themselves (no `returnWeights`, no dropout while
+   * training).
+   * `'simd'`: the fused WebAssembly SIMD kernel (`src/kernels/wasm`; same
+   * limits as `'fused'`); forcing it where it is unavailable throws.
+   * `'auto'` (default): `'simd'` on cpu and wasm when it is available and the
+   * options allow; on cpu, `'fused'` when they allow; otherwise `'blocked'`
+   * on wasm or with `causal`/`window`, `'naive'` on GPU backends, and
+   * `'chunked'` where those would hold more than `memoryBudget`. The planner
+   * (`src/kernels/plan.ts`) decides; its table test lists the cases.
    */
   implementation?: AttentionImplementation;
   /**
-   * Bytes of float32 scores that may exist at once (one slice's `[T, S]` on
-   * the blocked path, all slices' on the naive one) before `'auto'` chooses
-   * `'chunked'`. Default 256 MiB.
+   * Bytes of score-sized float32 memory a call may hold at once, forward
+   * and backward, on every backend (while a gradient is recorded, what the
+   * tape keeps counts too). `'auto'` picks the kernel and block sizes to
+   * stay within it where the options allow (`returnWeights` returns the full
+   * weights; with `bias` or dropout the blocked path bounds the forward pass
+   * only). Default 256 MiB.
    */
   memoryBudget?: number;
   /** Query rows per block. Default: 512 with `causal` or `window`, 2048 on the chunked path, else T. */
