@@ -72,3 +72,16 @@ it('ContentAttention refuses a tfjs-path implementation for additive scores', ()
     /ContentAttention: expected implementation 'auto' or 'naive' with score 'additive'.*but got implementation="chunked"/,
   );
 });
+
+describe.each(LAYERS)('%s with a batch of 0', (_name, make, input) => {
+  it('returns an empty batch of the right shape (issue 11 item 3; wasm threw divide by zero)', () => {
+    const layer = make({});
+    const xs = input();
+    const list = Array.isArray(xs) ? xs : [xs];
+    const empty = list.map((t) => tf.zeros([0, ...t.shape.slice(1)]));
+    const full = layer.apply(xs) as tf.Tensor;
+    const y = layer.apply(empty.length === 1 ? empty[0] : empty) as tf.Tensor;
+    expect(y.shape).toEqual([0, ...full.shape.slice(1)]);
+    tf.dispose([y, full, ...empty, ...list]);
+  });
+});
