@@ -25,6 +25,7 @@ module.exports = {
       testMatch: [
         '<rootDir>/__tests__/seed.test.ts',
         '<rootDir>/__tests__/ops/**/*.test.ts',
+        '<rootDir>/__tests__/kernels/**/*.test.ts',
         '<rootDir>/__tests__/**/*.wasm.test.ts',
       ],
       globals: { TFJS_TEST_BACKEND: 'wasm' },

@@ -7,7 +7,9 @@
  *   floor  the bare products attention cannot avoid, Q·Kᵀ and P·V, as the
  *          fastest form this backend has (2-D per head, K transposed beforehand)
  * and, on wasm, causal attention, long sequences on the chunked path, the
- * backward pass's memory and sliding-window attention.
+ * backward pass's memory and sliding-window attention; and on both, causal
+ * against full attention timed in alternation (`--case=causal` runs only
+ * that, at T=2048 and 4096).
  *
  * Reported: median ms of the timed runs after one warm-up, GFLOP/s counting
  * 4·B·N·T·S·H, ratios to naive and to the floor, peak tfjs memory during the
@@ -24,6 +26,8 @@ import type { ScaledDotProductOptions } from '../src';
 
 const quick = process.argv.includes('--quick');
 const onlyBackend = process.argv.find((a) => a.startsWith('--backend='))?.split('=')[1];
+/** `--case=causal`: only the causal-vs-full rows. */
+const onlyCase = process.argv.find((a) => a.startsWith('--case='))?.split('=')[1];
 const B = 1;
 const N = quick ? 2 : 8;
 const H = quick ? 16 : 64;
@@ -190,6 +194,38 @@ async function backward(backend: string): Promise<void> {
   tf.dispose([q, k, v, q2, k2, v2]);
 }
 
+// ---- Causal vs full (issue 12 item 6; the planner helper's row) -----------------
+/**
+ * Causal against full attention at the same shapes, timed in alternation so
+ * that both see the same load: causal does about half the work and must not
+ * be slower (it was: 624 vs 348 ms at T=2048 on wasm, slices of every head
+ * cut from the whole input costing as much as the products).
+ */
+async function causalVsFull(backend: string, T: number, runs: number): Promise<void> {
+  const [q, k, v] = inputs(T, T, 17);
+  const full = () => scaledDotProductAttention(q, k, v);
+  const causal = () => scaledDotProductAttention(q, k, v, { causal: true });
+  const f0 = await measure(full, 1, 0);
+  const c0 = await measure(causal, 1, 0);
+  const tf_: number[] = [];
+  const tc: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    for (const [f, out] of [[full, tf_], [causal, tc]] as const) {
+      const t0 = performance.now();
+      const y = f();
+      y.dataSync();
+      out.push(performance.now() - t0);
+      y.dispose();
+    }
+  }
+  const mf = median(tf_);
+  const mc = median(tc);
+  record(backend, 'causal vs full: full', T, T, { ms: mf, runs, peakMiB: f0.peakMiB });
+  record(backend, 'causal vs full: causal', T, T, { ms: mc, runs, peakMiB: c0.peakMiB }, { note: `full/causal ${(mf / mc).toFixed(2)} (alternating runs)` });
+  tf.dispose([q, k, v]);
+}
+// ---- end of causal vs full ------------------------------------------------------
+
 function machine(): Record<string, unknown> {
   const cpus = os.cpus();
   return {
@@ -230,12 +266,17 @@ async function main(): Promise<void> {
   for (const backend of backends) {
     await tf.setBackend(backend);
     await tf.ready();
+    if (onlyCase === 'causal') {
+      for (const T of quick ? [256] : [2048, 4096]) await causalVsFull(backend, T, quick ? 3 : 7);
+      continue;
+    }
     const lengths = quick ? [128, 256] : [512, 2048, 4096];
     for (const T of lengths) {
       // cpu at 4096 takes over a minute a call: fewer runs there.
       const maxRuns = backend === 'cpu' && T >= 2048 ? 1 : quick ? 3 : 5;
       await standard(backend, T, maxRuns, backend === 'cpu' ? 20000 : 60000);
     }
+    await causalVsFull(backend, quick ? 256 : 2048, backend === 'cpu' ? 1 : quick ? 3 : 7);
     if (backend === 'wasm') {
       await longSequences(backend);
       await backward(backend);
@@ -243,7 +284,13 @@ async function main(): Promise<void> {
   }
   const table = markdown();
   console.log(`\n${table}\n`);
-  const file = quick ? 'bench/results.quick.json' : onlyBackend ? `bench/results.${onlyBackend}.json` : 'bench/results.json';
+  const file = quick
+    ? 'bench/results.quick.json'
+    : onlyCase !== undefined
+      ? `bench/results.${onlyCase}${onlyBackend ? `.${onlyBackend}` : ''}.json`
+      : onlyBackend
+        ? `bench/results.${onlyBackend}.json`
+        : 'bench/results.json';
   writeFileSync(file, JSON.stringify({ machine: m, rows, table }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 }

@@ -15,9 +15,9 @@ export { initBackend, BACKENDS, BACKEND_ENV_VAR } from './backend';
 export type { BackendName } from './backend';
 
 // Functional core.
-export { scaledDotProductAttention, attentionWeights } from './ops/scaled_dot_product';
-export { DEFAULT_MEMORY_BUDGET } from './ops/scaled_dot_product';
-export type { AttentionOptions, ScaledDotProductOptions, AttentionResult, AttentionImplementation } from './ops/scaled_dot_product';
+export { scaledDotProductAttention, attentionWeights } from './functional/scaled_dot_product';
+export { DEFAULT_MEMORY_BUDGET } from './functional/scaled_dot_product';
+export type { AttentionOptions, ScaledDotProductOptions, AttentionResult, AttentionImplementation } from './functional/scaled_dot_product';
 export { additiveAttention } from './ops/additive';
 export type { AdditiveAttentionOptions } from './ops/additive';
 export { causalMask, paddingMask, combineMasks } from './ops/masks';

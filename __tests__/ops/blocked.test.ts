@@ -198,12 +198,11 @@ describe('scaledDotProductAttention implementations', () => {
     [{ blockSize: 0 }, /expected `blockSize` to be a positive integer, but got 0/],
     [{ chunkSize: 2.5 }, /expected `chunkSize` to be a positive integer, but got 2.5/],
     [{ memoryBudget: -5 }, /expected `memoryBudget` to be a positive number of bytes, but got -5/],
-    [{ implementation: 'flash' }, /expected `implementation` to be one of 'auto', 'naive', 'blocked', 'chunked', 'fused', but got flash/],
+    [{ implementation: 'flash' }, /expected `implementation` to be one of 'auto', 'naive', 'blocked', 'chunked', 'fused', 'simd', but got flash/],
     [{ implementation: 'fused', returnWeights: true }, /implementation 'fused' does not support returnWeights/],
     [{ implementation: 'fused', dropout: 0.2, training: true }, /implementation 'fused' does not support dropout while training/],
     [{ implementation: 'chunked', returnWeights: true }, /implementation 'chunked' does not support returnWeights/],
     [{ implementation: 'chunked', dropout: 0.1, training: true }, /implementation 'chunked' does not support dropout while training/],
-    [{ implementation: 'chunked', emptyRows: 'uniform' }, /implementation 'chunked' does not support emptyRows: 'uniform'/],
   ])('rejects %j before allocating', (opts, msg) => {
     const [q, v] = base();
     const before = tf.memory().numTensors;

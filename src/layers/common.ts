@@ -6,6 +6,7 @@
  * kernel in tfjs 4.22).
  */
 import * as tf from '@tensorflow/tfjs';
+import { transpose } from '../tfjs_compat/empty_transpose';
 import type { Constraint, Initializer, Regularizer } from './tfjs_types';
 
 /** What tfjs layers accept for an initializer: a name, an instance, or a serialized config. */
@@ -185,7 +186,7 @@ export function projectToHeads(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor 
     const [, N, K] = kernel.shape;
     let y = tf.matMul(tf.reshape(x, [B * T, D]), tf.reshape(kernel, [D, N * K]));
     if (bias !== null) y = tf.add(y, tf.reshape(bias, [N * K]));
-    return tf.transpose(tf.reshape(y, [B, T, N, K]), [0, 2, 1, 3]);
+    return transpose(tf.reshape(y, [B, T, N, K]), [0, 2, 1, 3]);
   });
 }
 
@@ -197,7 +198,7 @@ export function mergeHeads(o: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | nu
   return tf.tidy(() => {
     const [B, N, T, Hv] = o.shape;
     const Dout = kernel.shape[2] as number;
-    const flat = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B * T, N * Hv]);
+    const flat = tf.reshape(transpose(o, [0, 2, 1, 3]), [B * T, N * Hv]);
     let y = tf.matMul(flat, tf.reshape(kernel, [N * Hv, Dout]));
     if (bias !== null) y = tf.add(y, bias);
     return tf.reshape(y, [B, T, Dout]);

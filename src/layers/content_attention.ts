@@ -11,6 +11,7 @@ import { AttentionError } from '../errors';
 import type { Initializer, LayerArgs } from './tfjs_types';
 import { additiveAttention } from '../ops/additive';
 import { scaledDotProductAttention } from '../ops/scaled_dot_product';
+import { checkKernelArgs, KernelArgs, kernelConfig, KernelSettings } from '../functional/kernel_args';
 import {
   asList,
   perInputMasks,
@@ -38,7 +39,7 @@ export type ContentScore = 'dot' | 'general' | 'additive' | 'cosine';
 const SCORES: readonly ContentScore[] = ['dot', 'general', 'additive', 'cosine'];
 
 /** Arguments of `ContentAttention`. */
-export interface ContentAttentionArgs extends LayerArgs {
+export interface ContentAttentionArgs extends LayerArgs, KernelArgs {
   /**
    * `'dot'`: Luong's `q·k` (unscaled; Dq = Dk). `'general'`: Luong's
    * `qᵀ·W·k` with a learned `kernel [Dq, Dk]`. `'additive'`: Bahdanau's
@@ -91,6 +92,8 @@ export class ContentAttention extends ScoringLayer {
   private readonly causal: boolean;
   private readonly kernelInitializer: Initializer;
   protected readonly returnAttentionScores: boolean;
+  /** `implementation` and `memoryBudget` of the dot-product scores ('additive' has one formulation). */
+  private readonly kernelArgs: KernelSettings;
   private kernel?: LayerVariable;
   private queryKernel?: LayerVariable;
   private keyKernel?: LayerVariable;
@@ -106,6 +109,12 @@ export class ContentAttention extends ScoringLayer {
     this.causal = checkBool(NAME, 'useCausalMask', args.useCausalMask, false);
     this.kernelInitializer = resolveInitializer(NAME, 'kernelInitializer', args.kernelInitializer ?? 'glorotUniform');
     this.returnAttentionScores = checkBool(NAME, 'returnAttentionScores', args.returnAttentionScores, false);
+    this.kernelArgs = checkKernelArgs(NAME, args);
+    if (this.score === 'additive' && this.kernelArgs.implementation !== 'auto' && this.kernelArgs.implementation !== 'naive') {
+      throw new AttentionError(
+        `${NAME}: expected implementation 'auto' or 'naive' with score 'additive' (additive scores have one formulation), but got implementation=${JSON.stringify(this.kernelArgs.implementation)}.`,
+      );
+    }
   }
 
   /** Builds from a config; configs saved with the old name `causal` load too. */
@@ -178,6 +187,7 @@ export class ContentAttention extends ScoringLayer {
       const asBool = (m: tf.Tensor) => (m.dtype === 'bool' ? m : tf.notEqual(m, 0));
       const mask = masks[1] ? tf.expandDims(asBool(masks[1]), 1) : null; // [B, 1, S]
       const options = { mask, causal: this.causal, dropout: this.dropoutRate, training };
+      const kernelOptions = { implementation: this.kernelArgs.implementation, memoryBudget: this.kernelArgs.memoryBudget };
       let q = query;
       let k = key;
       if (this.score === 'general') {
@@ -197,8 +207,8 @@ export class ContentAttention extends ScoringLayer {
           : { output: additiveAttention(q, k, value, { ...options, scale }) };
       } else {
         r = returnScores
-          ? scaledDotProductAttention(q, k, value, { ...options, scale: 1, returnWeights: true })
-          : { output: scaledDotProductAttention(q, k, value, { ...options, scale: 1 }) };
+          ? scaledDotProductAttention(q, k, value, { ...options, ...kernelOptions, scale: 1, returnWeights: true })
+          : { output: scaledDotProductAttention(q, k, value, { ...options, ...kernelOptions, scale: 1 }) };
       }
       let output = r.output;
       if (masks[0]) output = tf.mul(output, tf.expandDims(tf.cast(asBool(masks[0]), 'float32'), 2));
@@ -215,6 +225,7 @@ export class ContentAttention extends ScoringLayer {
       useCausalMask: this.causal,
       kernelInitializer: serialize(this.kernelInitializer),
       returnAttentionScores: this.returnAttentionScores,
+      ...kernelConfig(this.kernelArgs),
     };
   }
 }

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Constraint, Initializer, LayerArgs, Regularizer } from './tfjs_types';
 import { scaledDotProductAttention } from '../ops/scaled_dot_product';
 import { AttentionCallOptions, ScoringLayer } from './scoring_layer';
+import { checkKernelArgs, KernelArgs, kernelConfig, KernelSettings } from '../functional/kernel_args';
 import {
   checkBool,
   checkOptionalPositiveInt,
@@ -34,8 +35,8 @@ import { nextDropoutSeed } from './base/seed_generator';
 export type LayerVariable = ReturnType<tf.layers.Layer['addWeight']>;
 export type { Kwargs } from './scoring_layer';
 
-/** Arguments shared by the multi-head layers. */
-export interface MultiHeadBaseArgs {
+/** Arguments shared by the multi-head layers (with `implementation` and `memoryBudget`, see `KernelArgs`). */
+export interface MultiHeadBaseArgs extends KernelArgs {
   /** Number of attention heads N, a positive integer. Required. */
   numHeads: number;
   /** Size of each head for query and key, K, a positive integer. Required. */
@@ -116,6 +117,7 @@ export abstract class MultiHeadBase<O extends AttentionCallOptions = AttentionCa
   protected readonly biasConstraint?: Constraint;
   protected readonly seed?: number;
   protected readonly returnAttentionScores: boolean;
+  protected readonly kernelArgs: KernelSettings;
 
   /** Key/value heads (GroupedQueryAttention's numKeyValueHeads); each serves numHeads / kvHeads query heads. */
   protected kvHeads: number;
@@ -150,6 +152,7 @@ export abstract class MultiHeadBase<O extends AttentionCallOptions = AttentionCa
     this.seed = a.seed ?? undefined;
     this.returnAttentionScores = checkBool(layerName, 'returnAttentionScores', a.returnAttentionScores, false);
     this.kvHeads = this.numHeads;
+    this.kernelArgs = checkKernelArgs(layerName, a);
   }
 
   /** Checks and keeps Keras's `slidingWindow` and `useGate` (for the layers that take them). */
@@ -261,6 +264,8 @@ export abstract class MultiHeadBase<O extends AttentionCallOptions = AttentionCa
         emptyRows: this.emptyRows(returnScores),
         // Keras's band |i - j| < slidingWindow is the core's |i - j| <= window.
         window: this.slidingWindow === undefined ? undefined : this.slidingWindow - 1,
+        implementation: this.kernelArgs.implementation,
+        memoryBudget: this.kernelArgs.memoryBudget,
       };
       const merge = (o: tf.Tensor) =>
         mergeHeads(gate === null ? o : tf.mul(o, gate), p(this.outputDense).kernel.read(), read(p(this.outputDense).bias));
@@ -288,6 +293,7 @@ export abstract class MultiHeadBase<O extends AttentionCallOptions = AttentionCa
       biasConstraint: serialize(this.biasConstraint),
       seed: this.seed ?? null,
       returnAttentionScores: this.returnAttentionScores,
+      ...kernelConfig(this.kernelArgs),
     };
   }
 }

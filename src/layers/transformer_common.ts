@@ -10,9 +10,10 @@ import type { LayerArgs } from './tfjs_types';
 import type { Initializer } from './tfjs_types';
 import { checkBool, checkPositiveInt, checkRate, InitializerArg, resolveInitializer, serialize } from './common';
 import { MultiHeadAttention } from './multi_head_attention';
+import { checkKernelArgs, KernelArgs, kernelConfig, KernelSettings } from '../functional/kernel_args';
 
 /** Arguments shared by `TransformerEncoder` and `TransformerDecoder` (keras-hub's, camelCased). */
-export interface TransformerBlockArgs extends LayerArgs {
+export interface TransformerBlockArgs extends LayerArgs, KernelArgs {
   /** Width of the feed-forward hidden layer, a positive integer. Required. */
   intermediateDim: number;
   /** Number of attention heads; the head size is D / numHeads (floored). Required. */
@@ -51,6 +52,8 @@ export interface BlockSettings {
   kernelInitializer: Initializer;
   biasInitializer: Initializer;
   normalizeFirst: boolean;
+  /** `implementation` and `memoryBudget`, passed to every attention sublayer. */
+  kernel: KernelSettings;
 }
 
 export function blockSettings(layer: string, args: TransformerBlockArgs): BlockSettings {
@@ -76,6 +79,7 @@ export function blockSettings(layer: string, args: TransformerBlockArgs): BlockS
     kernelInitializer: resolveInitializer(layer, 'kernelInitializer', args.kernelInitializer ?? 'glorotUniform'),
     biasInitializer: resolveInitializer(layer, 'biasInitializer', args.biasInitializer ?? 'zeros'),
     normalizeFirst: checkBool(layer, 'normalizeFirst', args.normalizeFirst, false),
+    kernel: checkKernelArgs(layer, args),
   };
 }
 
@@ -89,6 +93,7 @@ export function settingsConfig(s: BlockSettings): tf.serialization.ConfigDict {
     kernelInitializer: serialize(s.kernelInitializer),
     biasInitializer: serialize(s.biasInitializer),
     normalizeFirst: s.normalizeFirst,
+    ...kernelConfig(s.kernel),
   };
 }
 
@@ -114,6 +119,8 @@ export function newAttention(name: string, s: BlockSettings, keyDim: number, val
     dropout: s.dropout,
     kernelInitializer: s.kernelInitializer,
     biasInitializer: s.biasInitializer,
+    implementation: s.kernel.implementation,
+    memoryBudget: s.kernel.memoryBudget,
   });
 }
 

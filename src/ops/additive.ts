@@ -8,7 +8,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkFloat, checkOptions, fmt, inspect, TensorInput, toTensor } from './checks';
 import { maskedSoftmax, weightedSum } from './masked_softmax';
-import { AttentionOptions, AttentionResult, buildMask, checkAttentionInputs } from './scaled_dot_product';
+import { visibilityMask } from './masks';
+import { AttentionOptions, AttentionResult, checkAttentionInputs } from '../functional/scaled_dot_product';
 
 /** Options of `additiveAttention`. */
 export interface AdditiveAttentionOptions extends AttentionOptions {
@@ -89,13 +90,19 @@ export function additiveAttention(
   checkOptions(fn, options);
   if (value === undefined) checkFloat(fn, 'value', value);
   const { scale, ...rest } = options;
-  const { T, S, H } = checkAttentionInputs(fn, query, key, value, rest);
+  const { lead, T, S, H, Hv } = checkAttentionInputs(fn, query, key, value, rest);
   checkScaleArg(fn, scale, H);
   return tf.tidy(() => {
+    if (T === 0 || S === 0 || lead.includes(0)) {
+      // Nothing to attend to: zeros, as every attention path gives.
+      const output = tf.zeros([...lead, T, Hv]);
+      return options.returnWeights === true ? { output, weights: tf.zeros([...lead, T, S]) } : output;
+    }
     const s = scale === undefined ? 1 : typeof scale === 'number' ? scale : toTensor(scale);
     const scores = additiveScores(toTensor(query), toTensor(key), s);
-    const weights = maskedSoftmax(scores, buildMask(options, T, S), options.emptyRows);
-    const output = weightedSum(weights, toTensor(value), options.dropout, options.training, options.seed);
+    const mask = visibilityMask(options.mask, options.causal === true, options.window, T, S);
+    const weights = maskedSoftmax(scores, mask, options.emptyRows);
+    const output = weightedSum(weights, toTensor(value), options.dropout, options.training, options.seed, mask !== null);
     return options.returnWeights === true ? { output, weights } : output;
   });
 }

@@ -172,3 +172,28 @@ export function broadcastShapes(fn: string, shapes: readonly (readonly number[])
   }
   return out;
 }
+
+/**
+ * Which keys each query sees under a padding/attention mask, `causal` and
+ * `window` together: the one place these three are combined.
+ *
+ * @param mask bool (or 0/1) broadcastable to `[..., T, S]`, or null.
+ * @param causal Query `i` sees keys `0..i` (top-left aligned).
+ * @param window Query `i` sees keys with `|i - j| <= window` (`i - window <= j <= i` with causal).
+ * @returns bool broadcastable to `[..., T, S]`, or null when every key is visible.
+ *   Call inside `tf.tidy`.
+ */
+export function visibilityMask(
+  mask: TensorInput | null | undefined,
+  causal: boolean,
+  window: number | undefined,
+  T: number,
+  S: number,
+): tf.Tensor | null {
+  let out = mask === undefined || mask === null ? null : toBoolMask(mask);
+  if (causal || window !== undefined) {
+    const band = bandMask(T, S, window ?? Infinity, 0, causal ? 0 : (window ?? Infinity));
+    out = out === null ? band : tf.logicalAnd(out, band);
+  }
+  return out;
+}
