@@ -1,11 +1,14 @@
 /**
  * loadKerasModel: loads a Keras model converted by tensorflowjs_converter
- * (`--input_format keras`, layers-model format) whose layers include the
+ * (layers-model format, from a `.h5` file with `--input_format keras` or from
+ * a `.keras` file with `--input_format keras_keras`) whose layers include the
  * library's Keras-compatible layers, from tf.keras 2.x or Keras 3.
  */
 import * as tf from '@tensorflow/tfjs';
 import { fileSystem } from './file_system';
-import { KerasFormatError, layerClassNames, normaliseKerasTopology } from './keras_format';
+import { isOperationNode, Json, KerasFormatError, kerasClassName, layerClassNames, normaliseKerasTopology } from './keras_format';
+import { kerasWeightPathsOf, KerasWeightPaths } from '../layers/base/keras_weight_paths';
+import { aliasRepeatedInputsOfModel } from '../tfjs_compat/executor_disposes_repeated_input';
 
 /** Options of {@link loadKerasModel}. */
 export interface LoadKerasModelOptions {
@@ -48,15 +51,80 @@ function registeredClass(className: string, customObjects?: tf.serialization.Con
 }
 
 /**
- * Sets every weight of `model` from `named` by Keras weight name, checking
- * presence and shape; names the weight in every error.
+ * Where tfjs's own layers keep their weights in a `.keras` file, when not
+ * directly on the layer: Keras's recurrent layers hold them in their `cell`.
  */
-function assignWeights(model: tf.LayersModel, named: tf.NamedTensorMap, strict: boolean): void {
-  const used = new Set<string>();
-  const values: tf.Tensor[] = [];
-  const vars: tf.LayerVariable[] = [];
-  for (const layer of model.layers) {
-    for (const w of layer.weights) {
+const TFJS_LAYER_KERAS_WEIGHT_PATHS: Readonly<Record<string, KerasWeightPaths>> = {
+  LSTM: { '': 'cell' },
+  GRU: { '': 'cell' },
+  SimpleRNN: { '': 'cell' },
+};
+
+/** Keras registered names whose Python class (which names `.keras` paths) is spelt differently. */
+const KERAS_PYTHON_CLASS: Readonly<Record<string, string>> = {
+  GroupQueryAttention: 'GroupedQueryAttention',
+};
+
+/** Keras's `naming.to_snake_case`. */
+function toSnakeCase(name: string): string {
+  return name
+    .replace(/\W+/g, '')
+    .replace(/(.)([A-Z][a-z]+)/g, '$1_$2')
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .toLowerCase();
+}
+
+/** Whether the manifest names weights by their place in a `.keras` file (`layers/dense/vars/0`). */
+function namesKerasFilePaths(names: string[]): boolean {
+  return names.length > 0 && names.every((n) => /^(layers\/.+\/)?vars\/\d+$/.test(n));
+}
+
+/**
+ * Each layer's path in a `.keras` file, by layer name: Keras saves the
+ * layers of a Functional or Sequential model under `layers/<snake_case of the
+ * Python class>`, with `_1`, `_2`, ... for later layers of the same class, in
+ * the order of `model.layers` (the config's order, operation nodes left out).
+ */
+function kerasFileLayerPaths(topology: Json): Map<string, string> {
+  const model = topology?.model_config ?? topology;
+  const layers: Json[] = Array.isArray(model?.config?.layers) ? model.config.layers : [];
+  const used = new Map<string, number>();
+  const out = new Map<string, string>();
+  for (const l of layers) {
+    const name = typeof l?.name === 'string' ? l.name : l?.config?.name;
+    const registered = typeof l?.registered_name === 'string' && l.registered_name.includes('>') ? l.registered_name : l?.class_name;
+    const cls = kerasClassName(String(registered));
+    if (isOperationNode(l, cls)) continue;
+    if (cls === 'InputLayer' && model.class_name === 'Sequential') continue;
+    const base = toSnakeCase(KERAS_PYTHON_CLASS[cls] ?? cls);
+    const n = used.get(base);
+    used.set(base, n === undefined ? 0 : n + 1);
+    out.set(name, `layers/${n === undefined ? base : `${base}_${n + 1}`}`);
+  }
+  return out;
+}
+
+/** The sublayer path `owner` (segments) translated by a class's `.keras` weight paths, longest prefix first. */
+function translateOwner(owner: string[], paths: KerasWeightPaths | undefined): string[] {
+  if (paths === undefined) return owner;
+  for (let n = owner.length; n >= 0; n--) {
+    const prefix = owner.slice(0, n).join('/');
+    if (Object.prototype.hasOwnProperty.call(paths, prefix)) {
+      const mapped = paths[prefix] === '' ? [] : paths[prefix].split('/');
+      return [...mapped, ...owner.slice(n)];
+    }
+  }
+  return owner;
+}
+
+/**
+ * The manifest key of every weight of `layer`, for each naming the converter
+ * uses: Keras names (`.h5` path: `dense/kernel`, several candidates) or the
+ * `.keras` file place (`layers/dense/vars/0`, one key).
+ */
+function weightKeys(layer: tf.layers.Layer, kerasFile: Map<string, string> | null): string[][] {
+  if (kerasFile === null) {
+    return layer.weights.map((w) => {
       const original = w.originalName;
       const candidates = [original];
       if (!original.startsWith(`${layer.name}/`)) {
@@ -64,18 +132,52 @@ function assignWeights(model: tf.LayersModel, named: tf.NamedTensorMap, strict: 
         const rest = original.split('/').slice(1).join('/');
         if (rest !== '') candidates.push(`${layer.name}/${rest}`);
       }
+      return candidates;
+    });
+  }
+  const root = kerasFile.get(layer.name);
+  const paths = kerasWeightPathsOf(layer.getClassName()) ?? TFJS_LAYER_KERAS_WEIGHT_PATHS[layer.getClassName()];
+  const owners = layer.weights.map((w) => {
+    const parts = w.originalName.startsWith(`${layer.name}/`)
+      ? w.originalName.slice(layer.name.length + 1).split('/')
+      : w.originalName.split('/').slice(1);
+    return translateOwner(parts.slice(0, -1), paths).join('/');
+  });
+  return owners.map((owner, i) => {
+    const index = owners.slice(0, i).filter((o) => o === owner).length;
+    return [[root ?? `layers/${layer.name}`, owner, 'vars', String(index)].filter((p) => p !== '').join('/')];
+  });
+}
+
+/**
+ * Sets every weight of `model` from `named` by Keras weight name (or, for a
+ * `.keras` conversion, by place in the file), checking presence and shape;
+ * names the weight in every error.
+ */
+function assignWeights(model: tf.LayersModel, named: tf.NamedTensorMap, strict: boolean, topology: Json): void {
+  const kerasFile = namesKerasFilePaths(Object.keys(named)) ? kerasFileLayerPaths(topology) : null;
+  const used = new Set<string>();
+  const values: tf.Tensor[] = [];
+  const vars: tf.LayerVariable[] = [];
+  for (const layer of model.layers) {
+    const keys = weightKeys(layer, kerasFile);
+    layer.weights.forEach((w, wi) => {
+      const candidates = keys[wi];
       const key = candidates.find((c) => c in named && !used.has(c));
       if (key === undefined) {
-        fail(`expected weight '${candidates[candidates.length > 1 ? 1 : 0]}' (shape ${shapeStr(w.shape)}) of layer '${layer.name}' in the weights manifest, but it is missing.`);
+        const shown = candidates[candidates.length > 1 ? 1 : 0];
+        const prefix = shown.split('/').slice(0, kerasFile === null ? 1 : 2).join('/') + '/';
+        const near = Object.keys(named).filter((k) => k.startsWith(prefix));
+        fail(`expected weight '${shown}' (shape ${shapeStr(w.shape)}, '${w.originalName}' of layer '${layer.name}' (${layer.getClassName()})) in the weights manifest, but it is missing; the manifest has ${near.length > 0 ? near.map((k) => `'${k}'`).join(', ') : `nothing under '${prefix}'`}.`);
       }
       const t = named[key];
       if (!tf.util.arraysEqual(t.shape, w.shape as number[])) {
-        fail(`expected weight '${key}' of layer '${layer.name}' to have shape ${shapeStr(w.shape)}, but got ${shapeStr(t.shape)}.`);
+        fail(`expected weight '${key}' ('${w.originalName}' of layer '${layer.name}') to have shape ${shapeStr(w.shape)}, but got ${shapeStr(t.shape)}.`);
       }
       used.add(key);
       vars.push(w);
       values.push(t);
-    }
+    });
   }
   if (strict) {
     const extra = Object.keys(named).filter((k) => !used.has(k));
@@ -124,7 +226,7 @@ export async function loadKerasModel(
   if (artifacts.modelTopology instanceof ArrayBuffer) {
     fail('expected a layers-model modelTopology (JSON), but got a binary graph-model topology; load graph models with tf.loadGraphModel.');
   }
-  const normalised = normaliseKerasTopology(artifacts.modelTopology);
+  const normalised = normaliseKerasTopology(artifacts.modelTopology, { customObjects: options.customObjects });
   const missing = layerClassNames(normalised).filter((l) => !registeredClass(l.className, options.customObjects));
   if (missing.length > 0) {
     const list = missing.map((l) => `'${l.name}' (${l.className})`).join(', ');
@@ -139,12 +241,14 @@ export async function loadKerasModel(
   let named: tf.NamedTensorMap = {};
   try {
     named = specs.length > 0 ? tf.io.decodeWeights(artifacts.weightData!, specs) : {};
-    assignWeights(model, named, options.strict ?? true);
+    assignWeights(model, named, options.strict ?? true, artifacts.modelTopology);
   } catch (e) {
     model.dispose();
     throw e;
   } finally {
     tf.dispose(Object.values(named));
   }
+  // A layer given one tensor twice (Keras's MHA(x, x)): see tfjs_compat/executor_disposes_repeated_input.ts.
+  aliasRepeatedInputsOfModel(model);
   return model;
 }

@@ -8,6 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from './tfjs_types';
 import { asList, checkBool, combineLayerMasks, inputShapes, lastDim, perInputMasks } from './common';
 import { Kwargs, MultiHeadBase, MultiHeadBaseArgs } from './multi_head_base';
+import type { CallSignature } from './base/call_signature';
+import type { KerasWeightPaths } from './base/keras_weight_paths';
 
 /** Arguments of `MultiHeadAttention` (Keras's, in camelCase). */
 export interface MultiHeadAttentionArgs extends MultiHeadBaseArgs, LayerArgs {
@@ -54,6 +56,30 @@ const NAME = 'MultiHeadAttention';
  */
 export class MultiHeadAttention extends MultiHeadBase {
   static className = NAME;
+  /**
+   * Keras's `call(query, value, key=None, query_mask=None, value_mask=None,
+   * key_mask=None, attention_mask=None, return_attention_scores=False,
+   * training=None, use_causal_mask=False)`: value, key and attention_mask are
+   * the tfjs layer's inputs 1-3 (a missing key is the value).
+   */
+  static readonly callSignature: CallSignature = {
+    keras: [
+      'value', 'key', 'query_mask', 'value_mask', 'key_mask', 'attention_mask',
+      'return_attention_scores', 'training', 'use_causal_mask',
+    ],
+    tensorInputs: ['value', 'key', 'attention_mask'],
+    fill: { key: 'value' },
+    optionsAsConfig: ['use_causal_mask', 'return_attention_scores'],
+    callOptions: ['attentionMask', 'useCausalMask', 'returnAttentionScores', 'training', 'mask'],
+  };
+  /** Keras holds the projections as `query_dense`, `key_dense`, `value_dense`, `output_dense` (and `_gate_dense`). */
+  static readonly kerasWeightPaths: KerasWeightPaths = {
+    query: 'query_dense',
+    key: 'key_dense',
+    value: 'value_dense',
+    attention_output: 'output_dense',
+    gate: '_gate_dense',
+  };
   private readonly outputDim?: number;
   private readonly useCausalMask: boolean;
 

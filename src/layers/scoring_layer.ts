@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from './tfjs_types';
 import { rejectSymbolicCallArgs } from './common';
+import { aliasRepeatedInputs } from '../tfjs_compat/executor_disposes_repeated_input';
 
 export type Kwargs = { [key: string]: unknown };
 
@@ -42,7 +43,8 @@ export abstract class ScoringLayer extends tf.layers.Layer {
     const v = kwargs?.['returnAttentionScores'];
     this.pendingReturnScores = typeof v === 'boolean' ? v : undefined;
     try {
-      return super.apply(inputs, kwargs);
+      // [x, x] inputs: see tfjs_compat/executor_disposes_repeated_input.ts.
+      return aliasRepeatedInputs(super.apply(inputs, kwargs));
     } finally {
       this.pendingReturnScores = undefined;
     }

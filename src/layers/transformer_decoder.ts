@@ -10,7 +10,9 @@ import {
   newDense, newLayerNorm, residual, settingsConfig, shapeList, TransformerBlockArgs,
 } from './transformer_common';
 import { checkBool } from './common';
-import type { MultiHeadAttention } from './multi_head_attention';
+import { MultiHeadAttention } from './multi_head_attention';
+import type { CallSignature } from './base/call_signature';
+import { KerasWeightPaths, nestedKerasWeightPaths } from './base/keras_weight_paths';
 
 /** Arguments of `TransformerDecoder` (keras-hub's, camelCased, plus one tfjs addition). */
 export interface TransformerDecoderArgs extends TransformerBlockArgs {
@@ -64,6 +66,39 @@ const ROLES = [
  */
 export class TransformerDecoder extends tf.layers.Layer {
   static className = NAME;
+  /**
+   * keras-hub's `call(decoder_sequence, encoder_sequence=None,
+   * decoder_padding_mask=None, decoder_attention_mask=None,
+   * encoder_padding_mask=None, encoder_attention_mask=None, caches...,
+   * use_causal_mask=True, training=None)`: the sequences and masks are
+   * inputs, named by `inputNames` when one is skipped.
+   */
+  static readonly callSignature: CallSignature = {
+    keras: [
+      'encoder_sequence', 'decoder_padding_mask', 'decoder_attention_mask',
+      'encoder_padding_mask', 'encoder_attention_mask', 'self_attention_cache',
+      'self_attention_cache_update_index', 'cross_attention_cache',
+      'cross_attention_cache_update_index', 'use_causal_mask', 'training',
+    ],
+    tensorInputs: [
+      'encoder_sequence', 'decoder_padding_mask', 'decoder_attention_mask',
+      'encoder_padding_mask', 'encoder_attention_mask',
+    ],
+    inputsWithout: { encoder_sequence: ['decoder_padding_mask', 'decoder_attention_mask'] },
+    namedInputs: true,
+    optionsAsConfig: ['use_causal_mask'],
+    callOptions: ['inputNames', 'useCausalMask', 'training', 'mask'],
+  };
+  /** keras-hub holds the sublayers as `_self_attention_layer`, `_cross_attention_layer`, ... */
+  static readonly kerasWeightPaths: KerasWeightPaths = {
+    ...nestedKerasWeightPaths('self_attention', '_self_attention_layer', MultiHeadAttention.kerasWeightPaths),
+    self_attention_layer_norm: '_self_attention_layer_norm',
+    ...nestedKerasWeightPaths('cross_attention', '_cross_attention_layer', MultiHeadAttention.kerasWeightPaths),
+    cross_attention_layer_norm: '_cross_attention_layer_norm',
+    feedforward_intermediate_dense: '_feedforward_intermediate_dense',
+    feedforward_output_dense: '_feedforward_output_dense',
+    feedforward_layer_norm: '_feedforward_layer_norm',
+  };
   private readonly settings: BlockSettings;
   private readonly useCausalMask: boolean;
   private readonly inputNames?: string[];

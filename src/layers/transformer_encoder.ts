@@ -9,7 +9,9 @@ import {
   assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
   newDense, newLayerNorm, residual, settingsConfig, shapeList, TransformerBlockArgs,
 } from './transformer_common';
-import type { MultiHeadAttention } from './multi_head_attention';
+import { MultiHeadAttention } from './multi_head_attention';
+import type { CallSignature } from './base/call_signature';
+import { KerasWeightPaths, nestedKerasWeightPaths } from './base/keras_weight_paths';
 
 /** Arguments of `TransformerEncoder` (keras-hub's, camelCased). */
 export type TransformerEncoderArgs = TransformerBlockArgs;
@@ -46,6 +48,26 @@ const NAME = 'TransformerEncoder';
  */
 export class TransformerEncoder extends tf.layers.Layer {
   static className = NAME;
+  /**
+   * keras-hub's `call(inputs, padding_mask=None, attention_mask=None,
+   * training=None, return_attention_scores=False)`: the masks are inputs,
+   * named by `inputNames` when one is skipped.
+   */
+  static readonly callSignature: CallSignature = {
+    keras: ['padding_mask', 'attention_mask', 'training', 'return_attention_scores'],
+    tensorInputs: ['padding_mask', 'attention_mask'],
+    namedInputs: true,
+    optionsAsConfig: [],
+    callOptions: ['inputNames', 'training', 'mask'],
+  };
+  /** keras-hub holds the sublayers as `_self_attention_layer`, `_self_attention_layer_norm`, ... */
+  static readonly kerasWeightPaths: KerasWeightPaths = {
+    ...nestedKerasWeightPaths('self_attention_layer', '_self_attention_layer', MultiHeadAttention.kerasWeightPaths),
+    self_attention_layer_norm: '_self_attention_layer_norm',
+    feedforward_layer_norm: '_feedforward_layer_norm',
+    feedforward_intermediate_dense: '_feedforward_intermediate_dense',
+    feedforward_output_dense: '_feedforward_output_dense',
+  };
   private readonly settings: BlockSettings;
   private readonly inputNames?: string[];
   private attention?: MultiHeadAttention;
