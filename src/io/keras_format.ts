@@ -158,6 +158,10 @@ function readKeras3Node(node: Record<string, Json>, layer: string, cls: LayerCla
     if (isKerasTensor(v)) {
       rec.named[k] = historyOf(v, layer);
       rec.tensorNamed.add(k);
+    } else if (Array.isArray(v) && v.length > 0 && v.every((t) => t === null || isKerasTensor(t)) && k === 'mask'
+      && (signature === undefined ? EXECUTOR_MASK_READERS.includes(className) : signature.keras.includes('mask') && !signature.tensorInputs.includes('mask'))) {
+      // Masks given as a list (Attention's [query_mask, value_mask]) reach the tfjs layer with its inputs.
+      delete rec.named[k];
     } else if (Array.isArray(v) && v.length > 0 && v.every(isKerasTensor)) {
       fail(`expected keyword argument '${k}' of layer '${layer}' (${className}) to be one tensor, but got a list of ${v.length} tensors, which tfjs layers cannot take.`);
     }
@@ -193,9 +197,12 @@ function toListNode(rec: CallRecord, layer: string, cls: LayerClass): Json[] {
   const node = (): Json[] => refs.map((r, i) => [r[0], r[1], r[2], i === 0 ? kwargs : {}]);
   if (rec.tensorNamed.size === 0) return node();
   // An explicit Keras mask on a tfjs layer that reads the executor's mask: the same mask reaches it from tfjs.
-  if (base === undefined && EXECUTOR_MASK_READERS.includes(className) && [...rec.tensorNamed].every((k) => k === 'mask')) {
+  // So is a Keras mask= argument of a class that declares it as a call option but not as an input.
+  const readsMask = base === undefined ? EXECUTOR_MASK_READERS.includes(className)
+    : base.keras.includes('mask') && !base.tensorInputs.includes('mask');
+  if (readsMask && rec.tensorNamed.has('mask')) {
     rec.tensorNamed.delete('mask');
-    return node();
+    if (rec.tensorNamed.size === 0) return node();
   }
   const variant = base === undefined ? undefined
     : Object.entries(base.inputsWithout ?? {}).find(([absent]) => !rec.tensorNamed.has(absent));

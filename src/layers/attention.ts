@@ -6,6 +6,7 @@
  *
  * Shape legend: B batch, T query length, S value length, D depth.
  */
+import type { CallSignature } from './base/call_signature';
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from './tfjs_types';
 import { additiveScores } from '../ops/additive';
@@ -31,6 +32,14 @@ export interface AttentionArgs extends LayerArgs {
   useCausalMask?: boolean;
 }
 
+/** The call of Keras's Attention and AdditiveAttention. */
+const ATTENTION_CALL: CallSignature = {
+  keras: ['mask', 'training', 'return_attention_scores', 'use_causal_mask'],
+  tensorInputs: [],
+  optionsAsConfig: ['use_causal_mask', 'return_attention_scores'],
+  callOptions: ['mask', 'training', 'returnAttentionScores', 'useCausalMask'],
+};
+
 /**
  * Keras-compatible dot-product attention layer.
  *
@@ -50,6 +59,12 @@ export interface AttentionArgs extends LayerArgs {
 export class Attention extends ScoringLayer {
   protected override readonly modelDroppedCallArgs: readonly string[] = ['returnAttentionScores', 'useCausalMask'];
   static className = 'Attention';
+  /**
+   * Keras's `call(inputs, mask=None, training=False,
+   * return_attention_scores=False, use_causal_mask=False)`; the masks reach
+   * the tfjs layer with its inputs (a Keras `mask=` argument is left to them).
+   */
+  static readonly callSignature: CallSignature = ATTENTION_CALL;
   protected readonly useScale: boolean;
   protected readonly scoreMode: 'dot' | 'concat';
   protected readonly dropoutRate: number;
@@ -173,6 +188,7 @@ export type AdditiveAttentionArgs = Omit<AttentionArgs, 'scoreMode'>;
  */
 export class AdditiveAttention extends Attention {
   static override className = 'AdditiveAttention';
+  static override readonly callSignature: CallSignature = ATTENTION_CALL;
 
   constructor(args: AdditiveAttentionArgs = {}) {
     if ((args as AttentionArgs).scoreMode !== undefined) {
