@@ -9,6 +9,7 @@ import { fileSystem } from './file_system';
 import { isOperationNode, Json, KerasFormatError, kerasClassName, layerClassNames, normaliseKerasTopology } from './keras_format';
 import { kerasWeightPathsOf, KerasWeightPaths } from '../layers/base/keras_weight_paths';
 import { aliasRepeatedInputsOfModel } from '../tfjs_compat/executor_disposes_repeated_input';
+import { matchKerasMaskFlow } from '../tfjs_compat/executor_mask_flow';
 
 /** Options of {@link loadKerasModel}. */
 export interface LoadKerasModelOptions {
@@ -250,5 +251,8 @@ export async function loadKerasModel(
   }
   // A layer given one tensor twice (Keras's MHA(x, x)): see tfjs_compat/executor_disposes_repeated_input.ts.
   aliasRepeatedInputsOfModel(model);
+  // Masks as Keras moves them: see tfjs_compat/executor_mask_flow.ts.
+  const version = (artifacts.modelTopology as Json)?.keras_version;
+  matchKerasMaskFlow(model, typeof version === 'string' ? version : undefined);
   return model;
 }
