@@ -51,15 +51,16 @@ export function toJsonHandler(dir: string): tf.io.IOHandler {
 }
 
 /** Loads one way of a model directory and predicts its inputs: [got, want]. */
-export async function predictModel(dir: string, way: string): Promise<{ got: tf.Tensor; want: Json; model: tf.LayersModel }> {
+export async function predictModel(dir: string, way: string): Promise<{ got: tf.Tensor[]; want: Json[]; model: tf.LayersModel }> {
   const model = way === 'keras_to_json'
     ? await loadKerasModel(toJsonHandler(dir))
     : await loadKerasModel(path.join(dir, way, 'model.json'));
   const pred = readJson(dir, 'predictions.json');
   const xs = feeds(model, pred);
-  const got = model.predict(xs.length === 1 ? xs[0] : xs) as tf.Tensor;
+  const out = model.predict(xs.length === 1 ? xs[0] : xs) as tf.Tensor | tf.Tensor[];
   tf.dispose(xs);
-  return { got, want: pred.predictions, model };
+  const got = Array.isArray(out) ? out : [out];
+  return { got, want: got.length > 1 ? pred.predictions : [pred.predictions], model };
 }
 
 /** A Keras 3 `__keras_tensor__` reference to output 0 of a layer. */

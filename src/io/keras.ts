@@ -53,13 +53,30 @@ function registeredClass(className: string, customObjects?: tf.serialization.Con
 
 /**
  * Where tfjs's own layers keep their weights in a `.keras` file, when not
- * directly on the layer: Keras's recurrent layers hold them in their `cell`.
+ * directly on the layer: Keras's recurrent layers hold them in their `cell`,
+ * `Bidirectional` in `forward_layer/cell` and `backward_layer/cell` (tfjs
+ * names the two halves `forward_<name>` and `backward_<name>`).
  */
-const TFJS_LAYER_KERAS_WEIGHT_PATHS: Readonly<Record<string, KerasWeightPaths>> = {
-  LSTM: { '': 'cell' },
-  GRU: { '': 'cell' },
-  SimpleRNN: { '': 'cell' },
-};
+function tfjsLayerKerasOwner(className: string, owner: string[]): string[] | undefined {
+  if (['LSTM', 'GRU', 'SimpleRNN'].includes(className) && owner.length === 0) return ['cell'];
+  if (className === 'Bidirectional' && owner.length >= 1) {
+    return [owner[0].startsWith('forward') ? 'forward_layer' : 'backward_layer', 'cell'];
+  }
+  return undefined;
+}
+
+/**
+ * Keras's `.h5` names of tfjs's own layers' weights where they differ from
+ * tfjs's: `Bidirectional` keeps `<layer>/forward_<rnn>/<cell>/<weight>`.
+ */
+function tfjsLayerH5Pattern(layer: tf.layers.Layer, relative: string[]): RegExp | undefined {
+  if (layer.getClassName() === 'Bidirectional' && relative.length >= 2) {
+    const direction = relative[0].startsWith('forward') ? 'forward' : 'backward';
+    const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    return new RegExp(`^${esc(layer.name)}/${direction}_[^/]+/[^/]+/${esc(relative[relative.length - 1])}$`);
+  }
+  return undefined;
+}
 
 /** Keras registered names whose Python class (which names `.keras` paths) is spelt differently. */
 const KERAS_PYTHON_CLASS: Readonly<Record<string, string>> = {
@@ -123,26 +140,32 @@ function translateOwner(owner: string[], paths: KerasWeightPaths | undefined): s
  * uses: Keras names (`.h5` path: `dense/kernel`, several candidates) or the
  * `.keras` file place (`layers/dense/vars/0`, one key).
  */
-function weightKeys(layer: tf.layers.Layer, kerasFile: Map<string, string> | null): string[][] {
+function weightKeys(layer: tf.layers.Layer, kerasFile: Map<string, string> | null, modelName: string): Array<Array<string | RegExp>> {
   if (kerasFile === null) {
     return layer.weights.map((w) => {
       const original = w.originalName;
-      const candidates = [original];
+      const candidates: Array<string | RegExp> = [original];
       if (!original.startsWith(`${layer.name}/`)) {
         candidates.push(`${layer.name}/${original}`);
         const rest = original.split('/').slice(1).join('/');
         if (rest !== '') candidates.push(`${layer.name}/${rest}`);
       }
+      // Keras writes a Sequential model's weights under the model's name: hub_sequential/dense/kernel.
+      candidates.push(...candidates.filter((c): c is string => typeof c === 'string').map((c) => `${modelName}/${c}`));
+      const relative = original.startsWith(`${layer.name}/`) ? original.slice(layer.name.length + 1).split('/') : original.split('/').slice(1);
+      const pattern = tfjsLayerH5Pattern(layer, relative);
+      if (pattern !== undefined) candidates.push(pattern);
       return candidates;
     });
   }
   const root = kerasFile.get(layer.name);
-  const paths = kerasWeightPathsOf(layer.getClassName()) ?? TFJS_LAYER_KERAS_WEIGHT_PATHS[layer.getClassName()];
+  const paths = kerasWeightPathsOf(layer.getClassName());
   const owners = layer.weights.map((w) => {
     const parts = w.originalName.startsWith(`${layer.name}/`)
       ? w.originalName.slice(layer.name.length + 1).split('/')
       : w.originalName.split('/').slice(1);
-    return translateOwner(parts.slice(0, -1), paths).join('/');
+    const owner = parts.slice(0, -1);
+    return (tfjsLayerKerasOwner(layer.getClassName(), owner) ?? translateOwner(owner, paths)).join('/');
   });
   return owners.map((owner, i) => {
     const index = owners.slice(0, i).filter((o) => o === owner).length;
@@ -161,12 +184,15 @@ function assignWeights(model: tf.LayersModel, named: tf.NamedTensorMap, strict: 
   const values: tf.Tensor[] = [];
   const vars: tf.LayerVariable[] = [];
   for (const layer of model.layers) {
-    const keys = weightKeys(layer, kerasFile);
+    const keys = weightKeys(layer, kerasFile, model.name);
     layer.weights.forEach((w, wi) => {
       const candidates = keys[wi];
-      const key = candidates.find((c) => c in named && !used.has(c));
+      const names = Object.keys(named);
+      const key = candidates
+        .map((c) => (typeof c === 'string' ? (c in named ? c : undefined) : names.find((n) => c.test(n) && !used.has(n))))
+        .find((c): c is string => c !== undefined && !used.has(c));
       if (key === undefined) {
-        const shown = candidates[candidates.length > 1 ? 1 : 0];
+        const shown = String(candidates.find((c) => typeof c === 'string' && (c.startsWith(`${layer.name}/`) || c.startsWith('layers/'))) ?? candidates[0]);
         const prefix = shown.split('/').slice(0, kerasFile === null ? 1 : 2).join('/') + '/';
         const near = Object.keys(named).filter((k) => k.startsWith(prefix));
         fail(`expected weight '${shown}' (shape ${shapeStr(w.shape)}, '${w.originalName}' of layer '${layer.name}' (${layer.getClassName()})) in the weights manifest, but it is missing; the manifest has ${near.length > 0 ? near.map((k) => `'${k}'`).join(', ') : `nothing under '${prefix}'`}.`);
@@ -233,7 +259,13 @@ export async function loadKerasModel(
     const list = missing.map((l) => `'${l.name}' (${l.className})`).join(', ');
     fail(`unknown layer class for layer(s) ${list}. Import the module that defines it (importing tfjs-attention registers its layers) or register it with tf.serialization.registerClass(${missing[0].className}) before loading.`);
   }
-  const model = await tf.models.modelFromJSON(normalised as tf.io.ModelJSON['modelTopology'] as never, options.customObjects);
+  let model: tf.LayersModel;
+  try {
+    model = await tf.models.modelFromJSON(normalised as tf.io.ModelJSON['modelTopology'] as never, options.customObjects);
+  } catch (e) {
+    // tfjs's own refusals (e.g. GRU with reset_after=True, Keras's default) come without the loader's context.
+    throw new KerasFormatError(`loadKerasModel: expected tfjs to build the model from its normalised config, but tfjs refused: ${(e as Error).message}`, { cause: e });
+  }
   const specs = artifacts.weightSpecs ?? [];
   if (specs.length > 0 && artifacts.weightData === undefined) {
     model.dispose();

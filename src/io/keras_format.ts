@@ -53,8 +53,8 @@ type TensorRef = [string, number, number];
 
 /** Error for model.json content the loader cannot read. */
 export class KerasFormatError extends AttentionError {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'KerasFormatError';
   }
 }
@@ -357,6 +357,27 @@ function normaliseLayer(layer: Json, functional: boolean, options: NormaliseOpti
 }
 
 /**
+ * Refuses, before anything else, layers whose class neither tfjs's registry
+ * nor `customObjects` holds, naming each (operation nodes are checked by
+ * {@link normaliseOperation}).
+ */
+function checkClassesKnown(layers: Json[], options: NormaliseOptions): void {
+  const map = tf.serialization.SerializationMap.getMap().classNameMap;
+  const missing: string[] = [];
+  for (const l of layers) {
+    if (!isObject(l) || typeof l.class_name !== 'string') continue;
+    const kerasName = kerasClassName(typeof l.registered_name === 'string' && l.registered_name.includes('>') ? l.registered_name : l.class_name);
+    if (isOperationNode(l, kerasName)) continue;
+    const className = MASK_AWARE_REPLACEMENTS[kerasName] ?? kerasName;
+    const known = Object.prototype.hasOwnProperty.call(map, className) || (options.customObjects !== undefined && className in options.customObjects);
+    if (!known) missing.push(`'${typeof l.name === 'string' ? l.name : l.config?.name}' (${className})`);
+  }
+  if (missing.length > 0) {
+    fail(`expected every layer class to be registered, but got unknown layer class for layer(s) ${missing.join(', ')}. Import the module that defines it (importing tfjs-attention registers its layers), or register it with tf.serialization.registerClass(${missing[0].split('(')[1].slice(0, -1)}) before loading, or pass it in customObjects.`);
+  }
+}
+
+/**
  * Normalises a model topology (`modelTopology` of model.json, with or without
  * its `model_config` wrapper) to tf.keras-2-style JSON that tfjs-layers reads.
  *
@@ -378,6 +399,7 @@ export function normaliseKerasTopology(topology: Json, options: NormaliseOptions
     fail(`expected the ${modelClass} config to hold a list of layers, but got ${JSON.stringify(config.layers)}.`);
   }
   if (modelClass === 'Sequential') {
+    checkClassesKnown(config.layers, options);
     const layers: Json[] = [];
     let pendingShape: Json;
     for (const l of config.layers) {
@@ -395,6 +417,7 @@ export function normaliseKerasTopology(topology: Json, options: NormaliseOptions
   if (modelClass !== 'Functional' && modelClass !== 'Model') {
     fail(`expected a Functional, Model or Sequential topology, but got class '${model.class_name}' (subclassed models cannot be converted; rebuild them functionally).`);
   }
+  checkClassesKnown(config.layers, options);
   const layers = config.layers.map((l: Json) => normaliseLayer(l, true, options));
   return {
     class_name: 'Model',
