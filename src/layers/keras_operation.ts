@@ -312,6 +312,27 @@ export class KerasOperation extends tf.layers.Layer {
   }
 
   /**
+   * Symbolic calls: tfjs gives the output the first input's dtype, and the
+   * model executor later casts the operation's real output to that dtype
+   * (leaking the uncast tensor). The output's dtype is set to what the
+   * operation really returns (`NotEqual` → bool), found by running it on
+   * zeros of the inputs' dtypes.
+   */
+  override apply(
+    inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[],
+    kwargs?: Record<string, unknown>,
+  ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
+    const out = super.apply(inputs, kwargs);
+    if (out instanceof tf.SymbolicTensor) {
+      const list = (Array.isArray(inputs) ? inputs : [inputs]) as tf.SymbolicTensor[];
+      const t = tf.tidy(() => this.run(list.map((x) => tf.zeros(x.shape.map((d) => d ?? 2), x.dtype))));
+      (out as { dtype: tf.DataType }).dtype = t.dtype;
+      t.dispose();
+    }
+    return out;
+  }
+
+  /**
    * The output shape, found by running the operation on zeros: unknown
    * dimensions are tried as 2 and as 3, and output dimensions that differ
    * between the two runs are unknown.
