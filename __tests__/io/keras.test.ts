@@ -299,3 +299,96 @@ describe('normaliseKerasTopology', () => {
     expect(() => normaliseKerasTopology(topology)).toThrow(message);
   });
 });
+
+describe('loadKerasModel with Keras 3 operation nodes and masks', () => {
+  const kt = (layer: string) => ({ class_name: '__keras_tensor__', config: { keras_history: [layer, 0, 0] } });
+  const topo = (layers: Json[], outputs: string) => ({
+    class_name: 'Functional',
+    config: {
+      name: 'm',
+      layers: [{ class_name: 'InputLayer', name: 'x', config: { name: 'x', batch_shape: [null, 3], dtype: 'int32' }, inbound_nodes: [] }, ...layers],
+      input_layers: [['x', 0, 0]],
+      output_layers: [[outputs, 0, 0]],
+    },
+  });
+
+  it('rewrites an operation node into a KerasOperation layer whose inputs are its distinct tensors', () => {
+    const t = topo([{ class_name: 'LogicalOr', name: 'or', config: { name: 'or' }, inbound_nodes: [{ args: [kt('x'), kt('x')], kwargs: {} }] }], 'or');
+    const layer = normaliseKerasTopology(t).config.layers[1];
+    expect(layer.class_name).toBe('KerasOperation');
+    expect(layer.config.operation).toBe('LogicalOr');
+    expect(layer.inbound_nodes).toEqual([[['x', 0, 0, {}]]]);
+  });
+
+  it('runs an operation node in a loaded model (NotEqual of the tokens)', async () => {
+    const t = topo([{ class_name: 'NotEqual', name: 'ne', config: { name: 'ne' }, module: 'keras.src.ops.numpy', inbound_nodes: [{ args: [kt('x'), 0], kwargs: {} }] }], 'ne');
+    const model = await loadKerasModel(memoryHandler({ modelTopology: t }));
+    const x = tf.tensor2d([[4, 0, 1]], undefined, 'int32');
+    const y = model.predict(x) as tf.Tensor;
+    expect(y.dtype).toBe('bool');
+    expect(Array.from(y.dataSync())).toEqual([1, 0, 1]);
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
+  it.each([
+    ['an operation the loader does not run, naming it and listing what it runs',
+      [{ class_name: 'GetItem', name: 'gi', config: { name: 'gi' }, module: 'keras.src.ops.core', inbound_nodes: [{ args: [kt('x'), 0], kwargs: {} }] }],
+      /layer 'gi' is the operation 'GetItem' \(a keras\.ops call recorded in the graph\)\. Supported operations: Add, Subtract/],
+    ['an operation called twice',
+      [{ class_name: 'Exp', name: 'e', config: { name: 'e' }, module: 'keras.src.ops.numpy', inbound_nodes: [{ args: [kt('x')], kwargs: {} }, { args: [kt('x')], kwargs: {} }] }],
+      /expected operation 'e' \(Exp\) to be called once, but got 2 calls/],
+    ['an operation with an object argument',
+      [{ class_name: 'Add', name: 'a', config: { name: 'a' }, module: 'keras.src.ops.numpy', inbound_nodes: [{ args: [kt('x'), { class_name: '__numpy__', config: {} }], kwargs: {} }] }],
+      /expected the arguments of operation 'a' \(Add\) to be tensors, numbers, booleans or lists of them, but got \{"class_name":"__numpy__"/],
+    ['an operation without tensors',
+      [{ class_name: 'Exp', name: 'e', config: { name: 'e' }, module: 'keras.src.ops.numpy', inbound_nodes: [{ args: [1], kwargs: {} }] }],
+      /expected operation 'e' \(Exp\) to take at least one tensor, but got none/],
+    ['an explicit Keras mask on a layer that takes none',
+      [{ class_name: 'Dense', name: 'd', config: { name: 'd', units: 2, trainable: true, dtype: 'float32' }, inbound_nodes: [{ args: [kt('x')], kwargs: { mask: kt('x') } }] }],
+      /expected the tensor keyword arguments of layer 'd' to be inputs its class takes, but got 'mask' \(Dense declares no call signature, so it takes no tensor keyword arguments; an explicit Keras mask is read by LSTM, GRU, SimpleRNN, RNN, Bidirectional/],
+    ['a layer class nobody registered, before anything else',
+      [{ class_name: 'FancyLayer', name: 'f', config: { name: 'f', trainable: true }, inbound_nodes: [{ args: [kt('x'), kt('x')], kwargs: {} }] }],
+      /expected every layer class to be registered, but got unknown layer class for layer\(s\) 'f' \(FancyLayer\)/],
+  ])('refuses %s', (_name, layers, message) => {
+    expect(() => normaliseKerasTopology(topo(layers as Json[], 'x'))).toThrow(message as RegExp);
+  });
+
+  it('leaves an explicit Keras mask to tfjs for layers that read the executor\'s mask (LSTM) or declare it as a call option (Attention)', () => {
+    const t = topo([
+      { class_name: 'LSTM', name: 'l', config: { name: 'l', units: 2, trainable: true }, inbound_nodes: [{ args: [kt('x')], kwargs: { mask: kt('x') } }] },
+      { class_name: 'Attention', name: 'a', config: { name: 'a', trainable: true }, inbound_nodes: [{ args: [[kt('l'), kt('l')]], kwargs: { mask: [kt('x'), null] } }] },
+    ], 'a');
+    const [, lstm, att] = normaliseKerasTopology(t).config.layers;
+    expect(lstm.inbound_nodes).toEqual([[['x', 0, 0, {}]]]);
+    expect(att.inbound_nodes).toEqual([[['l', 0, 0, {}], ['l', 0, 0, {}]]]);
+  });
+
+  it('reads the call signature of a user class given in customObjects', () => {
+    class Pair extends tf.layers.Layer {
+      static className = 'PairForCustomObjects';
+      static readonly callSignature = { keras: ['other'], tensorInputs: ['other'], optionsAsConfig: ['scale'], callOptions: [] };
+    }
+    const t = topo([{ class_name: 'PairForCustomObjects', name: 'p', config: { name: 'p', trainable: true }, inbound_nodes: [{ args: [kt('x'), kt('x')], kwargs: { scale: 2 } }] }], 'p');
+    const layer = normaliseKerasTopology(t, { customObjects: { PairForCustomObjects: Pair as never } }).config.layers[1];
+    expect(layer.inbound_nodes).toEqual([[['x', 0, 0, {}], ['x', 0, 0, {}]]]);
+    expect(layer.config.scale).toBe(2);
+  });
+
+  it('names the .keras file place it looked for when a weight is missing, with what the manifest has there', async () => {
+    const dir = path.join(__dirname, '..', 'fixtures', 'keras-real', 'model_mha', 'tfjs_from_keras');
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+    const bytes = fs.readFileSync(path.join(dir, 'group1-shard1of1.bin'));
+    const weights: Json[] = json.weightsManifest[0].weights;
+    const keep = weights.filter((w) => w.name !== 'layers/multi_head_attention/query_dense/vars/1');
+    // Drop that weight's 6 floats from the data: weights are stored in manifest order.
+    const index = weights.findIndex((w) => w.name === 'layers/multi_head_attention/query_dense/vars/1');
+    const offset = weights.slice(0, index).reduce((n, w) => n + 4 * w.shape.reduce((a: number, b: number) => a * b, 1), 0);
+    const data = Buffer.concat([bytes.subarray(0, offset), bytes.subarray(offset + 24)]);
+    json.weightsManifest[0].weights = keep;
+    const before = tf.memory().numTensors;
+    await expect(loadKerasModel(memoryHandler(json, data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)))).rejects.toThrow(
+      /expected weight 'layers\/multi_head_attention\/query_dense\/vars\/1' \(shape \[2,3\], 'multi_head_attention\/query\/bias' of layer 'multi_head_attention' \(MultiHeadAttention\)\) in the weights manifest, but it is missing; the manifest has 'layers\/multi_head_attention\/key_dense\/vars\/0'/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
