@@ -164,7 +164,6 @@ specs = [
     ("gqa_kv", dict(use_bias=True), False),
     ("gqa_kv_nobias", dict(use_bias=False), False),
     ("gqa_k", dict(use_bias=True), True),
-    ("gqa_k_nobias", dict(use_bias=False), True),
 ]
 for i, (ref, extra, with_key) in enumerate(specs):
     layer = GQA(head_dim=3, num_query_heads=4, num_key_value_heads=2,
@@ -440,9 +439,7 @@ for j, (ref, extra) in enumerate([("hub_encoder", {}),
 
 dec_sig = list(inspect.signature(hub.TransformerDecoder.call).parameters)
 enc_sig = list(inspect.signature(hub.TransformerEncoder.call).parameters)
-for j, (ref, extra) in enumerate([("hub_decoder_only", {}),
-                                  ("hub_decoder_only_prenorm",
-                                   {"normalize_first": True})]):
+for j, (ref, extra) in enumerate([("hub_decoder_only", {})]):
     dec = hub.TransformerDecoder(intermediate_dim=16, num_heads=2, name=ref,
                                  **extra)
     dec(dec_x)

@@ -100,7 +100,7 @@ def save_model(name, model, inputs, env=ENV, intermediate_layers=(),
         "input_dtypes": [str(np.asarray(x).dtype) for x in ins],
         "inputs": tl(inputs) if not isinstance(inputs, (list, tuple))
         else [tl(x) for x in ins],
-        "output_names": [t.name for t in model.outputs] if isinstance(
+        "output_names": [model.layers[-1].name] if isinstance(
             model, keras.Sequential) else list(model.output_names),
         "predictions": tl(pred) if not isinstance(pred, (list, tuple))
         else [tl(p) for p in pred],
@@ -172,7 +172,26 @@ if wants("model_text_classifier"):
                              ).predict(x, verbose=0)
         m = x != 0
         h_masked = np.where(m[..., None], h, -np.inf)
+        # The padded query rows are fully masked rows. Same layers, but the
+        # MHA called with return_attention_scores=True (scores dropped):
+        # Keras's other path for those rows (output = bias, not uniform).
+        ti = keras.Input(shape=(10,), dtype="int32")
+        e = model.get_layer("embedding")(ti)
+        a2, _ = model.get_layer("multi_head_attention")(
+            e, e, return_attention_scores=True)
+        z = model.get_layer("add")([e, a2])
+        for n in ("layer_normalization",):
+            z = model.get_layer(n)(z)
+        f2 = model.get_layer("ffn_2")(model.get_layer("ffn_1")(z))
+        z = model.get_layer("add_1")([z, f2])
+        z = model.get_layer("layer_normalization_1")(z)
+        z = model.get_layer("global_max_pooling1d")(z)
+        z = model.get_layer("dense")(model.get_layer("dropout")(z))
+        p_scores_path = keras.Model(ti, z).predict(x, verbose=0)
         return {
+            "max_abs(predictions - same layers with the MHA on its "
+            "return_attention_scores path)":
+                float(np.abs(p_scores_path - pred).max()),
             "GlobalMaxPooling1D.supports_masking":
                 bool(model.get_layer("global_max_pooling1d").supports_masking),
             "max_abs(pooled - max over all steps)":
@@ -266,6 +285,23 @@ if wants("model_hub_seq2seq"):
                intermediate_layers=["transformer_encoder",
                                     "transformer_decoder"],
                checks=checks)
+
+# ------------------------------------------- decoder-only LM (GPT-like)
+if wants("model_hub_decoder_lm"):
+    print("model_hub_decoder_lm")
+    inp = keras.Input(shape=(8,), dtype="int32", name="tokens")
+    x = hub.TokenAndPositionEmbedding(20, 8, 8, mask_zero=True,
+                                      name="token_and_position_embedding")(inp)
+    x = hub.TransformerDecoder(16, 2, normalize_first=True,
+                               name="transformer_decoder")(x)
+    x = layers.LayerNormalization(name="final_norm")(x)
+    out = layers.Dense(20, name="lm_head")(x)
+    model = keras.Model(inp, out, name="hub_decoder_lm")
+    save_model("model_hub_decoder_lm", model, TOKENS8, env=ENV_HUB, seed=36,
+               note="TransformerDecoder without encoder_sequence: causal "
+                    "self-attention (use_causal_mask defaults to True) and the "
+                    "padding mask from TokenAndPositionEmbedding(mask_zero); "
+                    "normalize_first=True (pre-norm).")
 
 # ----------------------------------------------------------------- GQA
 GQA = layers.GroupQueryAttention

@@ -15,6 +15,7 @@ mkdir -p "$OUT"
 what=${1:-all}
 if [ "$what" = all ] || [ "$what" = layers ]; then
   PYTHONPATH="$KERAS_SRC:$HERE" "$PY" "$HERE/gen_layers.py" "$OUT"
+  PYTHONPATH="$KERAS_SRC:$HERE" "$PY" "$HERE/gen_mask_support.py" "$OUT"
 fi
 if [ "$what" = all ] || [ "$what" = models ]; then
   PYTHONPATH="$KERAS_SRC:$HERE" "$PY" "$HERE/gen_models.py" "$OUT"
