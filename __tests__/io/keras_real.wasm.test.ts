@@ -51,10 +51,6 @@ const PENDING_MODELS: Record<string, { reason: string; untilThen: RegExp | 'load
     reason: 'the library\'s TransformerDecoder reads the decoder sequence\'s Keras mask as its self-attention query mask; keras-hub\'s CachedMultiHeadAttention does not (layer maths, keraslayers; the encoder output matches Keras to 5e-7)',
     untilThen: 'loads',
   },
-  model_embedding_bilstm: {
-    reason: 'tfjs\'s Bidirectional(LSTM) with a mask gives other outputs than Keras (0.096 on the predictions; a tfjs layer, not the loader)',
-    untilThen: 'loads',
-  },
 };
 
 /** Models tfjs cannot run: the load must fail with a message naming the cause. */

@@ -10,6 +10,8 @@ import { isOperationNode, Json, KerasFormatError, kerasClassName, layerClassName
 import { kerasWeightPathsOf, KerasWeightPaths } from '../layers/base/keras_weight_paths';
 import { aliasRepeatedInputsOfModel } from '../tfjs_compat/executor_disposes_repeated_input';
 import { matchKerasMaskFlow } from '../tfjs_compat/executor_mask_flow';
+import { zeroMaskedRecurrentSteps } from '../tfjs_compat/rnn_masked_steps_repeat_output';
+import { withoutBuildLeaks } from '../tfjs_compat/layer_build_leaks_tensors';
 
 /** Options of {@link loadKerasModel}. */
 export interface LoadKerasModelOptions {
@@ -261,7 +263,8 @@ export async function loadKerasModel(
   }
   let model: tf.LayersModel;
   try {
-    model = await tf.models.modelFromJSON(normalised as tf.io.ModelJSON['modelTopology'] as never, options.customObjects);
+    // Building some layers leaks tensors: see tfjs_compat/layer_build_leaks_tensors.ts.
+    model = await withoutBuildLeaks(() => tf.models.modelFromJSON(normalised as tf.io.ModelJSON['modelTopology'] as never, options.customObjects));
   } catch (e) {
     // tfjs's own refusals (e.g. GRU with reset_after=True, Keras's default) come without the loader's context.
     throw new KerasFormatError(`loadKerasModel: expected tfjs to build the model from its normalised config, but tfjs refused: ${(e as Error).message}`, { cause: e });
@@ -283,7 +286,8 @@ export async function loadKerasModel(
   }
   // A layer given one tensor twice (Keras's MHA(x, x)): see tfjs_compat/executor_disposes_repeated_input.ts.
   aliasRepeatedInputsOfModel(model);
-  // Masks as Keras moves them: see tfjs_compat/executor_mask_flow.ts.
+  // Recurrent outputs at masked steps as Keras gives them, then masks as Keras moves them.
+  zeroMaskedRecurrentSteps(model);
   const version = (artifacts.modelTopology as Json)?.keras_version;
   matchKerasMaskFlow(model, typeof version === 'string' ? version : undefined);
   return model;

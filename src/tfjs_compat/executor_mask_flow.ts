@@ -64,10 +64,10 @@ function asList<T>(x: T | T[]): T[] {
   return Array.isArray(x) ? x : [x];
 }
 
-/** Whether a Keras version string is at least major.minor. */
+/** Whether a Keras version string is at least major.minor; an unknown version is taken as the newest (a `to_json()` topology has none). */
 function atLeast(version: string | undefined, major: number, minor: number): boolean {
   const m = /^(\d+)\.(\d+)/.exec(version ?? '');
-  if (m === null) return false;
+  if (m === null) return true;
   const [a, b] = [Number(m[1]), Number(m[2])];
   return a > major || (a === major && b >= minor);
 }
@@ -96,7 +96,7 @@ function kerasOutputMask(layer: tf.layers.Layer, inputs: tf.Tensor[], masks: Arr
  * file comment). Call once, on a model built from a Keras topology.
  *
  * @param model The loaded model; its layers' `apply` are wrapped in place.
- * @param kerasVersion The `keras_version` of the file (decides item 4).
+ * @param kerasVersion The `keras_version` of the file (decides item 4; unknown = the newest Keras).
  */
 export function matchKerasMaskFlow(model: tf.LayersModel, kerasVersion?: string): void {
   let running = 0;
