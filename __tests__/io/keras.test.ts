@@ -340,16 +340,27 @@ describe('loadKerasModel with Keras 3 operation nodes and masks', () => {
     model.dispose();
   });
 
+  it('runs a GetItem node with Keras\'s serialised slices (x[:, 1:])', async () => {
+    const slice = (start: number | null, stop: number | null) => ({ class_name: '__slice__', config: { start, stop, step: null } });
+    const t = topo([{ class_name: 'GetItem', name: 'gi', config: { name: 'gi' }, module: 'keras.src.ops.numpy', inbound_nodes: [{ args: [kt('x'), [slice(null, null), slice(1, null)]], kwargs: {} }] }], 'gi');
+    const model = await loadKerasModel(memoryHandler({ modelTopology: t }));
+    const x = tf.tensor2d([[4, 0, 1], [7, 8, 9]], undefined, 'int32');
+    const y = model.predict(x) as tf.Tensor;
+    expect(y.arraySync()).toEqual([[0, 1], [8, 9]]);
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
   it.each([
     ['an operation the loader does not run, naming it and listing what it runs',
-      [{ class_name: 'GetItem', name: 'gi', config: { name: 'gi' }, module: 'keras.src.ops.core', inbound_nodes: [{ args: [kt('x'), 0], kwargs: {} }] }],
-      /layer 'gi' is the operation 'GetItem' \(a keras\.ops call recorded in the graph\)\. Supported operations: Add, Subtract/],
+      [{ class_name: 'Einsum', name: 'es', config: { name: 'es', subscripts: 'ab->ba' }, module: 'keras.src.ops.numpy', inbound_nodes: [{ args: [kt('x')], kwargs: {} }] }],
+      /layer 'es' is the operation 'Einsum' \(a keras\.ops call recorded in the graph\)\. Supported operations: Add, Subtract/],
     ['an operation called twice',
       [{ class_name: 'Exp', name: 'e', config: { name: 'e' }, module: 'keras.src.ops.numpy', inbound_nodes: [{ args: [kt('x')], kwargs: {} }, { args: [kt('x')], kwargs: {} }] }],
       /expected operation 'e' \(Exp\) to be called once, but got 2 calls/],
     ['an operation with an object argument',
       [{ class_name: 'Add', name: 'a', config: { name: 'a' }, module: 'keras.src.ops.numpy', inbound_nodes: [{ args: [kt('x'), { class_name: '__numpy__', config: {} }], kwargs: {} }] }],
-      /expected the arguments of operation 'a' \(Add\) to be tensors, numbers, booleans or lists of them, but got \{"class_name":"__numpy__"/],
+      /expected the arguments of operation 'a' \(Add\) to be tensors, numbers, booleans, slices or lists of them, but got \{"class_name":"__numpy__"/],
     ['an operation without tensors',
       [{ class_name: 'Exp', name: 'e', config: { name: 'e' }, module: 'keras.src.ops.numpy', inbound_nodes: [{ args: [1], kwargs: {} }] }],
       /expected operation 'e' \(Exp\) to take at least one tensor, but got none/],

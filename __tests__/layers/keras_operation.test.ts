@@ -6,6 +6,9 @@ import * as tf from '@tensorflow/tfjs';
 import { encodeOperationCall, KerasOperation, kerasOperationKey, KERAS_OPERATIONS } from '../../src/layers/keras_operation';
 
 const IN = (i: number) => ({ __input__: i });
+/** Keras's serialised slice(start, stop, step) and Ellipsis. */
+const SL = (start: number | null, stop: number | null, step: number | null = null) => ({ class_name: '__slice__', config: { start, stop, step } });
+const ELL = { class_name: '__ellipsis__', config: {} };
 const op = (operation: string, args: unknown[], config: Record<string, unknown> = {}, kwargs: Record<string, unknown> = {}) =>
   new KerasOperation({ operation, call: encodeOperationCall({ args, kwargs, config }) });
 
@@ -29,6 +32,12 @@ describe('KerasOperation', () => {
     ['Gelu(x, approximate=False) at 0 and 1', op('Gelu', [IN(0)], { approximate: false }), [[[0, 1]]], [[0, 0.8413447]], 'float32'],
     ['Softmax(x) of equal logits', op('Softmax', [IN(0)], { axis: -1 }), [[[2, 2]]], [[0.5, 0.5]], 'float32'],
     ['Add with the tensor as keyword x2', op('Add', [1], {}, { x2: IN(0) }), [[[1, 2]]], [[2, 3]], 'float32'],
+    ['GetItem x[:, 0] (a CLS token)', op('GetItem', [IN(0), [SL(null, null), 0]]), [[[[1, 2], [3, 4]], [[5, 6], [7, 8]]]], [[1, 2], [5, 6]], 'float32'],
+    ['GetItem x[..., -1]', op('GetItem', [IN(0), [ELL, -1]]), [[[[1, 2], [3, 4]]]], [[2, 4]], 'float32'],
+    ['GetItem x[:, 1:3]', op('GetItem', [IN(0), [SL(null, null), SL(1, 3)]]), [[[0, 1, 2, 3]]], [[1, 2]], 'float32'],
+    ['GetItem x[:, ::-1]', op('GetItem', [IN(0), [SL(null, null), SL(null, null, -1)]]), [[[0, 1, 2]]], [[2, 1, 0]], 'float32'],
+    ['GetItem x[:, None]', op('GetItem', [IN(0), [SL(null, null), null]]), [[[1, 2]]], [[[1, 2]]], 'float32'],
+    ['GetItem x[1]', op('GetItem', [IN(0), 1]), [[[1, 2], [3, 4]]], [3, 4], 'float32'],
   ])('computes %s', (_name, layer, inputs, want, dtype) => {
     const xs = (inputs as number[][][]).map((x) => tf.tensor(x));
     const before = tf.memory().numTensors;
@@ -61,11 +70,11 @@ describe('KerasOperation', () => {
     tf.dispose([x, p]);
     expect(kerasOperationKey('not_equal')).toBe('NotEqual');
     expect(kerasOperationKey('notEqual')).toBe('NotEqual');
-    expect(kerasOperationKey('GetItem')).toBeUndefined();
+    expect(kerasOperationKey('Einsum')).toBeUndefined();
   });
 
   it.each([
-    ['an unknown operation', () => op('GetItem', [IN(0)]), /expected operation to be one of Add, .*, but got "GetItem"/],
+    ['an unknown operation', () => op('Einsum', [IN(0)]), /expected operation to be one of Add, .*, but got "Einsum"/],
     ['a call that is not hexadecimal JSON', () => new KerasOperation({ operation: 'Add', call: '{"args":[]}' }), /expected call to be the hexadecimal JSON of \{args, kwargs, config\}/],
     ['too many positional arguments', () => op('Exp', [IN(0), 1]), /expected Exp to take at most 1 positional argument\(s\) \(x\), but got 2/],
     ['an unknown keyword argument', () => op('Exp', [IN(0)], {}, { y: 1 }), /expected Exp's keyword arguments among x, but got y/],
@@ -77,6 +86,8 @@ describe('KerasOperation', () => {
     ['the one-argument form of Where', op('Where', [IN(0)]), [[1, 0]], /expected Where to be called with condition, x1 and x2/],
     ['a dtype tfjs lacks', op('Cast', [IN(0)], { dtype: 'complex64' }), [[1]], /expected a dtype tfjs has .*, but got "complex64"/],
     ['a non-numeric argument', op('Add', [IN(0), 'a']), [[1]], /expected x2 to be a tensor or a number, but got "a"/],
+    ['a GetItem key of another kind', op('GetItem', [IN(0), ['a']]), [[1]], /expected GetItem's key to hold integers, slices, None or an ellipsis, but got "a"/],
+    ['a GetItem step of 0', op('GetItem', [IN(0), [SL(null, null, 0)]]), [[1]], /expected GetItem's slice steps to be non-zero/],
   ])('refuses %s when called', (_name, layer, x, message) => {
     const t = tf.tensor(x as number[][]);
     const before = tf.memory().numTensors;

@@ -281,8 +281,10 @@ function normaliseOperation(layer: Record<string, Json>, name: string, className
       return { __input__: i };
     }
     if (Array.isArray(v)) return v.map(template);
+    // Slices and the ellipsis of an indexing key (GetItem) stay as Keras wrote them.
+    if (isObject(v) && (v.class_name === '__slice__' || v.class_name === '__ellipsis__')) return v;
     if (isObject(v)) {
-      fail(`expected the arguments of operation '${name}' (${className}) to be tensors, numbers, booleans or lists of them, but got ${JSON.stringify(v).slice(0, 200)}.`);
+      fail(`expected the arguments of operation '${name}' (${className}) to be tensors, numbers, booleans, slices or lists of them, but got ${JSON.stringify(v).slice(0, 200)}.`);
     }
     return v;
   };

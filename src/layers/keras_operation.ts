@@ -194,7 +194,62 @@ export const KERAS_OPERATIONS: Readonly<Record<string, OperationSpec>> = {
     },
   },
   Clip: { params: ['x'], fn: (p, c) => tf.clipByValue(tensor(p.x, 'x'), c.x_min as number, c.x_max as number) },
+  GetItem: { params: ['x', 'key'], fn: (p) => getItem(tensor(p.x, 'x'), p.key) },
 };
+
+/** A Keras-serialised slice, `{"class_name": "__slice__", "config": {start, stop, step}}`. */
+interface SliceJson {
+  class_name: '__slice__';
+  config: { start: number | null; stop: number | null; step: number | null };
+}
+
+/**
+ * numpy indexing `x[key]` as Keras's `GetItem` records it: `key` is an
+ * integer, a slice, `null` (a new axis), an ellipsis
+ * (`{"class_name": "__ellipsis__"}`) or a list of those.
+ */
+function getItem(x: tf.Tensor, key: Value): tf.Tensor {
+  const items = Array.isArray(key) ? key : [key];
+  const begin: number[] = [];
+  const end: number[] = [];
+  const strides: number[] = [];
+  let beginMask = 0;
+  let endMask = 0;
+  let ellipsisMask = 0;
+  let newAxisMask = 0;
+  let shrinkMask = 0;
+  items.forEach((k, i) => {
+    const bit = 1 << i;
+    if (typeof k === 'number' && Number.isInteger(k)) {
+      begin.push(k);
+      end.push(k === -1 ? 0 : k + 1);
+      strides.push(1);
+      shrinkMask |= bit;
+      if (k === -1) endMask |= bit;
+    } else if (k === null) {
+      begin.push(0);
+      end.push(0);
+      strides.push(1);
+      newAxisMask |= bit;
+    } else if (typeof k === 'object' && (k as { class_name?: string }).class_name === '__ellipsis__') {
+      begin.push(0);
+      end.push(0);
+      strides.push(1);
+      ellipsisMask |= bit;
+    } else if (typeof k === 'object' && (k as { class_name?: string }).class_name === '__slice__') {
+      const { start, stop, step } = (k as SliceJson).config;
+      begin.push(start ?? 0);
+      end.push(stop ?? 0);
+      strides.push(step ?? 1);
+      if (start === null || start === undefined) beginMask |= bit;
+      if (stop === null || stop === undefined) endMask |= bit;
+    } else {
+      throw new AttentionError(`${NAME}: expected GetItem's key to hold integers, slices, None or an ellipsis, but got ${JSON.stringify(k)}.`);
+    }
+  });
+  if (strides.some((st) => st === 0)) throw new AttentionError(`${NAME}: expected GetItem's slice steps to be non-zero, but got ${JSON.stringify(key)}.`);
+  return tf.stridedSlice(x, begin, end, strides, beginMask, endMask, ellipsisMask, newAxisMask, shrinkMask);
+}
 
 /** Arguments of `KerasOperation` (written by the Keras loader). */
 export interface KerasOperationArgs extends LayerArgs {
