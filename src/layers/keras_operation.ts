@@ -316,11 +316,12 @@ function substitute(v: Value, inputs: tf.Tensor[]): Value {
  */
 export class KerasOperation extends tf.layers.Layer {
   static className = NAME;
+  /** Its call is its template; tfjs's executor still hands every layer `training` and `mask`, which it ignores. */
   static readonly callSignature: CallSignature = {
     keras: [],
     tensorInputs: [],
     optionsAsConfig: [],
-    callOptions: [],
+    callOptions: ['training', 'mask'],
   };
   readonly operation: string;
   private readonly template: CallTemplate;

@@ -47,7 +47,8 @@ export class MaskedGlobalAveragePooling1D extends tf.layers.Layer {
     keras: ['mask'],
     tensorInputs: ['mask'],
     optionsAsConfig: [],
-    callOptions: ['mask'],
+    // tfjs's model executor gives every layer `training`, and `mask` once a mask exists.
+    callOptions: ['mask', 'training'],
   };
   private readonly dataFormat: 'channelsLast' | 'channelsFirst';
   private readonly keepdims: boolean;
