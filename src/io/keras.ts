@@ -219,16 +219,24 @@ function assignWeights(model: tf.LayersModel, named: tf.NamedTensorMap, strict: 
 
 /**
  * Loads a Keras model converted by tensorflowjs_converter to the layers-model
- * format (model.json plus weight shards), from tf.keras 2.x or Keras 3.
+ * format (model.json plus weight shards), by either Keras path of the
+ * converter (`.h5` or `.keras` file), from tf.keras 2.x or Keras 3, and
+ * returns a model that predicts as Keras does.
  *
  * The topology is normalised first (see `normaliseKerasTopology`): Keras 3's
  * `batch_shape`, `DTypePolicy` dtypes, `module` / `registered_name` keys and
  * `{args, kwargs}` inbound nodes are rewritten to what tfjs-layers reads;
- * tensor keyword arguments (MultiHeadAttention's `value=` / `key=` /
- * `attention_mask=`, keras-hub blocks' masks and encoder sequence) become
- * positional inputs; registered names such as `keras_hub>TransformerEncoder`
- * resolve to the library's layers. Weights are then matched by their Keras
- * names (`multi_head_attention/query/kernel`), not by order.
+ * tensor keyword arguments become inputs and call options become config, as
+ * each layer class declares in its static `callSignature`; Keras 3 operation
+ * nodes (`NotEqual`, `LogicalOr`, `GetItem`, ...) become `KerasOperation`
+ * layers; Keras's mask-aware `GlobalAveragePooling1D` becomes
+ * `MaskedGlobalAveragePooling1D`. Weights are then matched by Keras name
+ * (`.h5` path: `multi_head_attention/query/kernel`) or by place in the
+ * `.keras` file (`layers/multi_head_attention/query_dense/vars/0`, Keras's
+ * class-based layer paths and the classes' `kerasWeightPaths`), never by
+ * order. Finally the tfjs 4.22 executor's behaviours that would change the
+ * numbers are worked around for this model (src/tfjs_compat/: repeated
+ * inputs, mask flow, recurrent outputs at masked steps).
  *
  * @param source Path to model.json or its directory (Node, read with
  *   `fileSystem`; a `file://` prefix is accepted), an http(s) URL of model.json, or a
@@ -236,8 +244,9 @@ function assignWeights(model: tf.LayersModel, named: tf.NamedTensorMap, strict: 
  * @param options See {@link LoadKerasModelOptions}.
  * @returns The model, with its weights set, uncompiled.
  * @throws KerasFormatError when model.json is malformed, a layer class is not
- *   registered, a tensor keyword argument cannot be mapped, or a weight is
- *   missing, of the wrong shape, or (strict) unused.
+ *   registered, a Keras operation is not supported, a tensor keyword argument
+ *   is not declared by its layer class, tfjs refuses to build a layer, or a
+ *   weight is missing, of the wrong shape, or (strict) unused.
  *
  * @example
  * const model = await loadKerasModel('converted/model.json');
