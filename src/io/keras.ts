@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { fileSystem } from './file_system';
-import { isOperationNode, Json, KerasFormatError, kerasClassName, layerClassNames, normaliseKerasTopology } from './keras_format';
+import { isOperationNode, Json, KerasFormatError, kerasClassName, normaliseKerasTopology } from './keras_format';
 import { kerasWeightPathsOf, KerasWeightPaths } from '../layers/base/keras_weight_paths';
 import { aliasRepeatedInputsOfModel } from '../tfjs_compat/executor_disposes_repeated_input';
 import { matchKerasMaskFlow } from '../tfjs_compat/executor_mask_flow';
@@ -45,12 +45,6 @@ function handlerFor(source: string | tf.io.IOHandler): tf.io.IOHandler {
   }
   if (/^https?:\/\//.test(source)) return tf.io.http(source);
   return fileSystem(source.startsWith('file://') ? source.slice('file://'.length) : source);
-}
-
-function registeredClass(className: string, customObjects?: tf.serialization.ConfigDict): boolean {
-  if (customObjects !== undefined && className in customObjects) return true;
-  const map = tf.serialization.SerializationMap.getMap().classNameMap;
-  return className in map;
 }
 
 /**
@@ -265,11 +259,7 @@ export async function loadKerasModel(
     fail('expected a layers-model modelTopology (JSON), but got a binary graph-model topology; load graph models with tf.loadGraphModel.');
   }
   const normalised = normaliseKerasTopology(artifacts.modelTopology, { customObjects: options.customObjects });
-  const missing = layerClassNames(normalised).filter((l) => !registeredClass(l.className, options.customObjects));
-  if (missing.length > 0) {
-    const list = missing.map((l) => `'${l.name}' (${l.className})`).join(', ');
-    fail(`unknown layer class for layer(s) ${list}. Import the module that defines it (importing tfjs-attention registers its layers) or register it with tf.serialization.registerClass(${missing[0].className}) before loading.`);
-  }
+
   let model: tf.LayersModel;
   try {
     // Building some layers leaks tensors: see tfjs_compat/layer_build_leaks_tensors.ts.

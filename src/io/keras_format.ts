@@ -300,7 +300,7 @@ function normaliseOperation(layer: Record<string, Json>, name: string, className
     class_name: 'KerasOperation',
     name,
     config: { name, operation: key, call, trainable: false },
-    inbound_nodes: [refs.map((r, i) => [r[0], r[1], r[2], i === 0 ? {} : {}])],
+    inbound_nodes: [refs.map((r) => [r[0], r[1], r[2], {}])],
   };
 }
 
@@ -430,12 +430,4 @@ export function normaliseKerasTopology(topology: Json, options: NormaliseOptions
       output_layers: normaliseEndpoints(config.output_layers, 'output_layers'),
     },
   };
-}
-
-/** Every layer class name a normalised topology uses. */
-export function layerClassNames(normalised: Json): Array<{ name: string; className: string }> {
-  return (normalised.config.layers as Json[]).map((l) => ({
-    name: l.name ?? l.config?.name,
-    className: l.class_name,
-  }));
 }
