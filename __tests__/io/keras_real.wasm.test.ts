@@ -17,9 +17,10 @@ const TOL = 1e-4;
 
 /**
  * Expectations that belong to another helper's work (issue 9 item 5, the
- * layer maths): Keras ≥ 3.10 zeroes the scores of a fully masked query row
+ * layer maths): Keras >= 3.10 zeroes the scores of a fully masked query row
  * when MultiHeadAttention returns them, so that row's output is the output
- * bias. Switch CHECK_PENDING on once that lands.
+ * bias. Switch CHECK_PENDING on once that lands (on a trial merge with main at
+ * 4694a7c every one of these passes).
  */
 const CHECK_PENDING = false;
 const PENDING: Record<string, readonly string[]> = {
@@ -34,21 +35,28 @@ const checks = (name: string, what: string) => CHECK_PENDING || !(PENDING[name] 
 const asFloat = (x: Json) => tf.cast(tf.tensor(x), 'float32');
 
 /**
- * Models whose numbers depend on another helper's work; switch
- * CHECK_PENDING on once it lands (the lead's call at merge time).
+ * Models whose numbers depend on another helper's work, each with its own
+ * switch (`check`) for the lead at merge time. Until switched on, the
+ * loader's part is still checked: the model loads and predicts Keras's shapes
+ * (`untilThen: 'loads'`), or the load names the missing layer class. Measured
+ * on a trial merge with main at 4694a7c (plus `kerasWeightPaths` on both GQA
+ * classes): all but model_attention_options pass with `check: true`.
  */
-const PENDING_MODELS: Record<string, { reason: string; untilThen: RegExp | 'loads' }> = {
+const PENDING_MODELS: Record<string, { reason: string; check: boolean; untilThen: RegExp | 'loads' }> = {
   model_gqa: {
     reason: 'GroupQueryAttention is the keraslayers helper\'s layer (issue 9 item 6)',
+    check: false,
     untilThen: /unknown layer class for layer\(s\) 'gqa' \(Group(ed)?QueryAttention\), 'gqa_causal'/,
   },
   model_attention_options: {
-    reason: 'GroupQueryAttention, sliding_window and use_gate are the keraslayers helper\'s (item 6)',
+    reason: 'GroupQueryAttention with sliding_window=2 and use_gate is the keraslayers helper\'s (item 6); on the trial merge its output differs from Keras by up to 1.9 (the MultiHeadAttention before it matches to 1e-6)',
+    check: false,
     untilThen: /unknown layer class for layer\(s\) 'gqa_window_gate' \(Group(ed)?QueryAttention\)/,
   },
-  model_mha_scores: { reason: 'scores of fully masked query rows are 0 in Keras >= 3.10 (item 5, keraslayers)', untilThen: 'loads' },
+  model_mha_scores: { reason: 'scores of fully masked query rows are 0 in Keras >= 3.10 (item 5, keraslayers)', check: false, untilThen: 'loads' },
   model_hub_seq2seq: {
     reason: 'the library\'s TransformerDecoder reads the decoder sequence\'s Keras mask as its self-attention query mask; keras-hub\'s CachedMultiHeadAttention does not (layer maths, keraslayers; the encoder output matches Keras to 5e-7)',
+    check: false,
     untilThen: 'loads',
   },
 };
@@ -70,7 +78,7 @@ describe.each([REAL, REAL_EXTRA].flatMap((root) => modelDirs(root).map((m) => [p
       return;
     }
     const pending = PENDING_MODELS[name];
-    if (pending !== undefined && !CHECK_PENDING) {
+    if (pending !== undefined && !pending.check) {
       // Until the pending work lands: the loader's part is checked (it loads and predicts Keras's shapes, or names the missing layer).
       it.each([...conversions(dir), 'keras_to_json'])(`from %s: ${pending.untilThen === 'loads' ? 'loads and predicts the shapes Keras predicts' : 'names the missing layer class'} (values pending: ${pending.reason})`, async (way) => {
         if (pending.untilThen === 'loads') {
