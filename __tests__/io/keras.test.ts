@@ -366,7 +366,7 @@ describe('loadKerasModel with Keras 3 operation nodes and masks', () => {
       /expected operation 'e' \(Exp\) to take at least one tensor, but got none/],
     ['an explicit Keras mask on a layer that takes none',
       [{ class_name: 'Dense', name: 'd', config: { name: 'd', units: 2, trainable: true, dtype: 'float32' }, inbound_nodes: [{ args: [kt('x')], kwargs: { mask: kt('x') } }] }],
-      /expected the tensor keyword arguments of layer 'd' to be inputs its class takes, but got 'mask' \(Dense declares no call signature, so it takes no tensor keyword arguments; an explicit Keras mask is read by LSTM, GRU, SimpleRNN, RNN, Bidirectional/],
+      /expected the tensor keyword arguments of layer 'd' to be inputs its class takes, but got 'mask' \(Dense declares no call signature, so it takes no tensor keyword arguments; an explicit Keras mask is read by LSTM, GRU, ResetAfterGRU, SimpleRNN, RNN, Bidirectional/],
     ['a layer class nobody registered, before anything else',
       [{ class_name: 'FancyLayer', name: 'f', config: { name: 'f', trainable: true }, inbound_nodes: [{ args: [kt('x'), kt('x')], kwargs: {} }] }],
       /expected every layer class to be registered, but got unknown layer class for layer\(s\) 'f' \(FancyLayer\)/],

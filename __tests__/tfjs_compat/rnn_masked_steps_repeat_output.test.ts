@@ -6,13 +6,13 @@
  * model_embedding_bilstm).
  */
 import * as tf from '@tensorflow/tfjs';
-import { zeroMaskedRecurrentSteps } from '../../src/tfjs_compat/rnn_masked_steps_repeat_output';
+import { kerasZeroesMaskedSteps, zeroMaskedRecurrentSteps } from '../../src/tfjs_compat/rnn_masked_steps_repeat_output';
 import { matchKerasMaskFlow } from '../../src/tfjs_compat/executor_mask_flow';
 
 function model(): tf.LayersModel {
   const ids = tf.input({ shape: [4], dtype: 'int32' });
   const e = tf.layers.embedding({ inputDim: 6, outputDim: 3, maskZero: true, embeddingsInitializer: tf.initializers.randomNormal({ seed: 3 }) }).apply(ids);
-  const l = tf.layers.lstm({ units: 2, returnSequences: true, kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }).apply(e as tf.SymbolicTensor);
+  const l = tf.layers.lstm({ units: 2, returnSequences: true, name: 'lstm', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }).apply(e as tf.SymbolicTensor);
   return tf.model({ inputs: ids, outputs: l as tf.SymbolicTensor });
 }
 
@@ -29,12 +29,21 @@ describe('tfjs behaviour: a masked recurrent layer returning sequences', () => {
   });
 });
 
+describe('kerasZeroesMaskedSteps', () => {
+  it('is on for a Bidirectional returning sequences and for zero_output_for_mask, off for a plain LSTM (Keras\'s default)', () => {
+    expect(kerasZeroesMaskedSteps('Bidirectional', { layer: { config: { return_sequences: true } } })).toBe(true);
+    expect(kerasZeroesMaskedSteps('Bidirectional', { layer: { config: { return_sequences: false } } })).toBe(false);
+    expect(kerasZeroesMaskedSteps('LSTM', { return_sequences: true, zero_output_for_mask: true })).toBe(true);
+    expect(kerasZeroesMaskedSteps('LSTM', { return_sequences: true, zero_output_for_mask: false })).toBe(false);
+  });
+});
+
 describe('zeroMaskedRecurrentSteps', () => {
   it('outputs zeros at masked steps and leaves real steps as they were, leaking nothing', () => {
     const plain = model();
     const fixed = model();
     fixed.setWeights(plain.getWeights());
-    zeroMaskedRecurrentSteps(fixed);
+    zeroMaskedRecurrentSteps(fixed, new Set(['lstm']));
     matchKerasMaskFlow(fixed, '3.16.0');
     const x = ids();
     const want = (plain.predict(x) as tf.Tensor).arraySync() as number[][][];

@@ -10,7 +10,7 @@ import { isOperationNode, Json, KerasFormatError, kerasClassName, normaliseKeras
 import { kerasWeightPathsOf, KerasWeightPaths } from '../layers/base/keras_weight_paths';
 import { aliasRepeatedInputsOfModel } from '../tfjs_compat/executor_disposes_repeated_input';
 import { matchKerasMaskFlow } from '../tfjs_compat/executor_mask_flow';
-import { zeroMaskedRecurrentSteps } from '../tfjs_compat/rnn_masked_steps_repeat_output';
+import { kerasZeroesMaskedSteps, zeroMaskedRecurrentSteps } from '../tfjs_compat/rnn_masked_steps_repeat_output';
 import { withoutBuildLeaks } from '../tfjs_compat/layer_build_leaks_tensors';
 
 /** Options of {@link loadKerasModel}. */
@@ -54,7 +54,7 @@ function handlerFor(source: string | tf.io.IOHandler): tf.io.IOHandler {
  * names the two halves `forward_<name>` and `backward_<name>`).
  */
 function tfjsLayerKerasOwner(className: string, owner: string[]): string[] | undefined {
-  if (['LSTM', 'GRU', 'SimpleRNN'].includes(className) && owner.length === 0) return ['cell'];
+  if (['LSTM', 'GRU', 'ResetAfterGRU', 'SimpleRNN'].includes(className) && owner.length === 0) return ['cell'];
   if (className === 'Bidirectional' && owner.length >= 1) {
     return [owner[0].startsWith('forward') ? 'forward_layer' : 'backward_layer', 'cell'];
   }
@@ -63,12 +63,18 @@ function tfjsLayerKerasOwner(className: string, owner: string[]): string[] | und
 
 /**
  * Keras's `.h5` names of tfjs's own layers' weights where they differ from
- * tfjs's: `Bidirectional` keeps `<layer>/forward_<rnn>/<cell>/<weight>`.
+ * tfjs's: recurrent layers keep their cell's name (`lstm/lstm_cell/kernel`,
+ * tfjs: `lstm/kernel`), `Bidirectional` keeps
+ * `<layer>/forward_<rnn>/<cell>/<weight>`.
  */
 function tfjsLayerH5Pattern(layer: tf.layers.Layer, relative: string[]): RegExp | undefined {
-  if (layer.getClassName() === 'Bidirectional' && relative.length >= 2) {
+  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const cls = layer.getClassName();
+  if (['LSTM', 'GRU', 'ResetAfterGRU', 'SimpleRNN'].includes(cls) && relative.length === 1) {
+    return new RegExp(`^${esc(layer.name)}/[^/]+/${esc(relative[0])}$`);
+  }
+  if (cls === 'Bidirectional' && relative.length >= 2) {
     const direction = relative[0].startsWith('forward') ? 'forward' : 'backward';
-    const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     return new RegExp(`^${esc(layer.name)}/${direction}_[^/]+/[^/]+/${esc(relative[relative.length - 1])}$`);
   }
   return undefined;
@@ -286,7 +292,10 @@ export async function loadKerasModel(
   // A layer given one tensor twice (Keras's MHA(x, x)): see tfjs_compat/executor_disposes_repeated_input.ts.
   aliasRepeatedInputsOfModel(model);
   // Recurrent outputs at masked steps as Keras gives them, then masks as Keras moves them.
-  zeroMaskedRecurrentSteps(model);
+  const zeroed = new Set<string>((normalised.config.layers as Json[])
+    .filter((l) => kerasZeroesMaskedSteps(l.class_name, l.config ?? {}))
+    .map((l) => l.name ?? l.config?.name));
+  zeroMaskedRecurrentSteps(model, zeroed);
   const version = (artifacts.modelTopology as Json)?.keras_version;
   matchKerasMaskFlow(model, typeof version === 'string' ? version : undefined);
   return model;

@@ -29,6 +29,7 @@ import { AttentionError } from '../errors';
 import { CallSignature, callSignatureOf } from '../layers/base/call_signature';
 import { encodeOperationCall, KERAS_OPERATIONS, kerasOperationKey } from '../layers/keras_operation';
 import { MASK_AWARE_REPLACEMENTS } from '../tfjs_compat/global_pooling_ignores_mask';
+import { resetAfterGRUReplacement } from '../tfjs_compat/gru_lacks_reset_after';
 import { moveCallOptionsToConfig } from '../tfjs_compat/executor_drops_call_arguments';
 
 /**
@@ -37,7 +38,7 @@ import { moveCallOptionsToConfig } from '../tfjs_compat/executor_drops_call_argu
  * the same mask, so it is left to tfjs. Any other layer given a `mask=`
  * tensor, without declaring it in its call signature, is refused.
  */
-const EXECUTOR_MASK_READERS = ['LSTM', 'GRU', 'SimpleRNN', 'RNN', 'Bidirectional'];
+const EXECUTOR_MASK_READERS = ['LSTM', 'GRU', 'ResetAfterGRU', 'SimpleRNN', 'RNN', 'Bidirectional'];
 
 /** Options of {@link normaliseKerasTopology}. */
 export interface NormaliseOptions {
@@ -304,9 +305,14 @@ function normaliseOperation(layer: Record<string, Json>, name: string, className
   };
 }
 
+/** The class the loader builds for a Keras class (tfjs's, or a tfjs_compat replacement), by name and config. */
+function replacementClass(kerasName: string, config: Record<string, Json>): string {
+  return MASK_AWARE_REPLACEMENTS[kerasName] ?? resetAfterGRUReplacement(kerasName, config) ?? kerasName;
+}
+
 /** The class the loader builds for a Keras class name, and its declared call. */
-function resolveClass(kerasName: string, options: NormaliseOptions): LayerClass {
-  const className = MASK_AWARE_REPLACEMENTS[kerasName] ?? kerasName;
+function resolveClass(kerasName: string, config: Record<string, Json>, options: NormaliseOptions): LayerClass {
+  const className = replacementClass(kerasName, config);
   const custom = options.customObjects?.[className] as unknown;
   const signature = typeof custom === 'function' && Object.prototype.hasOwnProperty.call(custom, 'callSignature')
     ? (custom as unknown as { callSignature: CallSignature }).callSignature
@@ -342,7 +348,7 @@ function normaliseLayer(layer: Json, functional: boolean, options: NormaliseOpti
     typeof layer.registered_name === 'string' && layer.registered_name.includes('>') ? layer.registered_name : layer.class_name);
   const name = typeof layer.name === 'string' ? layer.name : layer.config.name;
   if (functional && isOperationNode(layer, kerasName)) return normaliseOperation(layer, name, kerasName);
-  const cls = resolveClass(kerasName, options);
+  const cls = resolveClass(kerasName, layer.config, options);
   let config = cleanConfig(layer.config);
   if (cls.className === 'InputLayer') config = normaliseInputLayerConfig(config);
   else if (config.batch_shape !== undefined) {
@@ -370,7 +376,7 @@ function checkClassesKnown(layers: Json[], options: NormaliseOptions): void {
     if (!isObject(l) || typeof l.class_name !== 'string') continue;
     const kerasName = kerasClassName(typeof l.registered_name === 'string' && l.registered_name.includes('>') ? l.registered_name : l.class_name);
     if (isOperationNode(l, kerasName)) continue;
-    const className = MASK_AWARE_REPLACEMENTS[kerasName] ?? kerasName;
+    const className = replacementClass(kerasName, isObject(l.config) ? l.config : {});
     const known = Object.prototype.hasOwnProperty.call(map, className) || (options.customObjects !== undefined && className in options.customObjects);
     if (!known) missing.push(`'${typeof l.name === 'string' ? l.name : l.config?.name}' (${className})`);
   }

@@ -37,7 +37,7 @@ type Masks = tf.Tensor | tf.Tensor[] | null | undefined;
 type Apply = tf.layers.Layer['apply'];
 
 const MERGES = ['Add', 'Subtract', 'Multiply', 'Average', 'Maximum', 'Minimum'];
-const RECURRENT = ['LSTM', 'GRU', 'SimpleRNN', 'RNN', 'Bidirectional', 'ConvLSTM2D'];
+const RECURRENT = ['LSTM', 'GRU', 'ResetAfterGRU', 'SimpleRNN', 'RNN', 'Bidirectional', 'ConvLSTM2D'];
 
 /** Keras's merge mask: the OR of all masks, or none if any input has none. */
 function mergeMask(masks: Array<tf.Tensor | null>): tf.Tensor | null {

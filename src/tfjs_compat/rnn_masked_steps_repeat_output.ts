@@ -1,38 +1,48 @@
 /**
- * tfjs 4.22 behaviour worked around here: a recurrent layer (`LSTM`, `GRU`,
- * `SimpleRNN`, and so `Bidirectional`) that returns sequences and is given a
- * mask outputs, at a masked step, the output of the last real step (the
- * forward direction repeats it; the backward direction gives zeros).
- * Keras outputs zeros at every masked step (`zero_output_for_mask` is on
- * when `return_sequences` is), so a layer after it (pooling, attention)
- * sees other numbers. The state is carried over masked steps the same way
- * in both, so real steps agree.
+ * tfjs 4.22 behaviour worked around here: a recurrent layer that returns
+ * sequences and is given a mask outputs, at a masked step, the output of the
+ * last real step (the forward direction repeats it; the backward direction
+ * gives zeros), and tfjs has no `zero_output_for_mask` option. Keras outputs
+ * zeros at masked steps where `zero_output_for_mask` is on: always inside a
+ * `Bidirectional` that returns sequences (Keras forces it there), and in any
+ * recurrent layer whose config sets it (it is off by default, and then Keras
+ * repeats the last output as tfjs does). A layer after it (pooling,
+ * attention) would otherwise see other numbers; real steps agree, as the
+ * state is carried over masked steps the same way in both.
  *
- * In a loaded model, such layers' outputs are multiplied by the mask (per
- * instance; tfjs's prototypes are untouched).
+ * In a loaded model, the outputs of the layers Keras zeroes are multiplied by
+ * the mask (per instance; tfjs's prototypes are untouched).
  *
  * Pinned by `__tests__/tfjs_compat/rnn_masked_steps_repeat_output.test.ts`.
  */
 import * as tf from '@tensorflow/tfjs';
 
-const RECURRENT = ['LSTM', 'GRU', 'SimpleRNN', 'RNN', 'Bidirectional'];
+const RECURRENT = ['LSTM', 'GRU', 'ResetAfterGRU', 'SimpleRNN', 'RNN', 'Bidirectional'];
 
 type Apply = tf.layers.Layer['apply'];
 
-/** Whether a layer returns sequences (a Bidirectional asks its wrapped layer). */
-function returnsSequences(layer: tf.layers.Layer): boolean {
-  const c = layer.getConfig() as { returnSequences?: boolean; layer?: { config?: { returnSequences?: boolean } } };
-  return c.returnSequences === true || c.layer?.config?.returnSequences === true;
+/**
+ * Whether Keras zeroes a recurrent layer's masked steps, from its Keras
+ * config (snake_case): a Bidirectional returning sequences, or a layer with
+ * `zero_output_for_mask` on.
+ */
+export function kerasZeroesMaskedSteps(className: string, config: Record<string, unknown>): boolean {
+  if (config.zero_output_for_mask === true) return true;
+  const inner = (config.layer as { config?: Record<string, unknown> } | undefined)?.config;
+  return className === 'Bidirectional' && (config.return_sequences === true || inner?.return_sequences === true);
 }
 
 /**
- * Makes the recurrent layers of `model` that return sequences output zeros at
- * masked steps, as Keras's do. Call before {@link matchKerasMaskFlow} (which
- * hands them their masks).
+ * Makes the named recurrent layers of `model` output zeros at masked steps,
+ * as Keras's do (see {@link kerasZeroesMaskedSteps}). Call before
+ * `matchKerasMaskFlow` (which hands them their masks).
+ *
+ * @param model The loaded model; the named layers' `apply` are wrapped in place.
+ * @param layerNames The layers Keras zeroes.
  */
-export function zeroMaskedRecurrentSteps(model: tf.LayersModel): void {
+export function zeroMaskedRecurrentSteps(model: tf.LayersModel, layerNames: ReadonlySet<string>): void {
   for (const layer of model.layers) {
-    if (!RECURRENT.includes(layer.getClassName()) || !returnsSequences(layer)) continue;
+    if (!RECURRENT.includes(layer.getClassName()) || !layerNames.has(layer.name)) continue;
     const apply: Apply = layer.apply.bind(layer);
     layer.apply = ((inputs: Parameters<Apply>[0], kwargs?: Parameters<Apply>[1]) => {
       const out = apply(inputs, kwargs);
