@@ -191,7 +191,7 @@ function assignWeights(model: tf.LayersModel, named: tf.NamedTensorMap, strict: 
       const candidates = keys[wi];
       const names = Object.keys(named);
       const key = candidates
-        .map((c) => (typeof c === 'string' ? (c in named ? c : undefined) : names.find((n) => c.test(n) && !used.has(n))))
+        .map((c) => (typeof c === 'string' ? (Object.prototype.hasOwnProperty.call(named, c) ? c : undefined) : names.find((n) => c.test(n) && !used.has(n))))
         .find((c): c is string => c !== undefined && !used.has(c));
       if (key === undefined) {
         const shown = String(candidates.find((c) => typeof c === 'string' && (c.startsWith(`${layer.name}/`) || c.startsWith('layers/'))) ?? candidates[0]);

@@ -377,7 +377,8 @@ function checkClassesKnown(layers: Json[], options: NormaliseOptions): void {
     const kerasName = kerasClassName(typeof l.registered_name === 'string' && l.registered_name.includes('>') ? l.registered_name : l.class_name);
     if (isOperationNode(l, kerasName)) continue;
     const className = replacementClass(kerasName, isObject(l.config) ? l.config : {});
-    const known = Object.prototype.hasOwnProperty.call(map, className) || (options.customObjects !== undefined && className in options.customObjects);
+    const known = Object.prototype.hasOwnProperty.call(map, className)
+      || (options.customObjects !== undefined && options.customObjects !== null && Object.prototype.hasOwnProperty.call(options.customObjects, className));
     if (!known) missing.push(`'${typeof l.name === 'string' ? l.name : l.config?.name}' (${className})`);
   }
   if (missing.length > 0) {
