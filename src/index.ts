@@ -55,8 +55,17 @@ export { httpLoader, DEFAULT_HTTP_TIMEOUT_MS } from './io/http';
 export type { HttpLoadOptions } from './io/http';
 export { loadKerasModel } from './io/keras';
 export type { LoadKerasModelOptions } from './io/keras';
-export { normaliseKerasTopology, KerasFormatError, KERAS_TENSOR_KWARGS } from './io/keras_format';
-export type { TensorKwargsSpec } from './io/keras_format';
+export { normaliseKerasTopology, KerasFormatError } from './io/keras_format';
+export type { NormaliseOptions } from './io/keras_format';
+// What a layer class declares for the Keras loader (replaces KERAS_TENSOR_KWARGS).
+export { callSignatureOf } from './layers/base/call_signature';
+export type { CallSignature } from './layers/base/call_signature';
+export { kerasWeightPathsOf } from './layers/base/keras_weight_paths';
+export type { KerasWeightPaths } from './layers/base/keras_weight_paths';
+export { KerasOperation, KERAS_OPERATIONS } from './layers/keras_operation';
+export type { KerasOperationArgs } from './layers/keras_operation';
+export { MaskedGlobalAveragePooling1D } from './layers/pooling';
+export type { MaskedGlobalAveragePooling1DArgs } from './layers/pooling';
 
 // Visualisation.
 export { heatmapSvg } from './viz/heatmap';

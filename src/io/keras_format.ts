@@ -13,98 +13,38 @@
  *
  * The output is pure tf.keras-2-style JSON (snake_case keys are kept: tfjs's
  * own `convertPythonicToTs` camel-cases them during deserialisation). Tensor
- * keyword arguments become extra positional inputs, in the order the library's
- * layers document (see {@link KERAS_TENSOR_KWARGS}).
+ * keyword arguments become extra positional inputs, in the order the layer
+ * class declares in its static `callSignature` (read through tfjs's registry
+ * with `callSignatureOf`; io/ holds no per-layer knowledge). Keras 3
+ * operation nodes (`NotEqual`, `LogicalOr`, ... recorded by masking) become
+ * `KerasOperation` layers.
  */
-import { AttentionError } from '../errors';
 
 /** A JSON value as it comes out of model.json. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = any;
 
+import * as tf from '@tensorflow/tfjs';
+import { AttentionError } from '../errors';
+import { CallSignature, callSignatureOf } from '../layers/base/call_signature';
+import { encodeOperationCall, KERAS_OPERATIONS, kerasOperationKey } from '../layers/keras_operation';
+import { MASK_AWARE_REPLACEMENTS } from '../tfjs_compat/global_pooling_ignores_mask';
+import { resetAfterGRUReplacement } from '../tfjs_compat/gru_lacks_reset_after';
+import { moveCallOptionsToConfig } from '../tfjs_compat/executor_drops_call_arguments';
+
 /**
- * For layers whose Keras `call` takes tensors as keyword arguments: the Keras
- * call signature after the first argument, and which of those names are
- * tensors that become positional inputs of the tfjs layer (in that order).
+ * tfjs layers that read the mask the executor hands them (`kwargs.mask`, the
+ * mask of their first input): a Keras `mask=` tensor argument of theirs is
+ * the same mask, so it is left to tfjs. Any other layer given a `mask=`
+ * tensor, without declaring it in its call signature, is refused.
  */
-export interface TensorKwargsSpec {
-  /** Keras call parameters after the first, in signature order (for positional args). */
-  signature: string[];
-  /** Tensor parameters, in the order the tfjs layer takes them after the first input. */
-  inputs: string[];
-  /**
-   * When a later input is given but an earlier one is not: the name of the
-   * input whose tensor fills the gap (e.g. MultiHeadAttention's key defaults to
-   * value). Gaps without a filler are an error.
-   */
-  fill?: Record<string, string>;
-  /** Input order to use instead when the named tensor argument is absent. */
-  inputsWithout?: Record<string, string[]>;
-  /**
-   * The layer takes a call kwarg `input_names` naming its inputs after the
-   * first, so absent arguments are skipped instead of being an error.
-   */
-  namedInputs?: boolean;
+const EXECUTOR_MASK_READERS = ['LSTM', 'GRU', 'ResetAfterGRU', 'SimpleRNN', 'RNN', 'Bidirectional'];
+
+/** Options of {@link normaliseKerasTopology}. */
+export interface NormaliseOptions {
+  /** Classes to read call signatures from before the registry (loadKerasModel's customObjects). */
+  customObjects?: tf.serialization.ConfigDict;
 }
-
-/**
- * Tensor keyword arguments of Keras calls and where they go in the library's
- * layers:
- * - MultiHeadAttention(query, value, key?, attention_mask?) → inputs
- *   [query, value, key, attentionMask] (a missing key is value, as in Keras).
- * - keras-hub TransformerEncoder(inputs, padding_mask?, attention_mask?) →
- *   [x, paddingMask, attentionMask].
- * - keras-hub TransformerDecoder(decoder_sequence, encoder_sequence?,
- *   decoder_padding_mask?, decoder_attention_mask?, encoder_padding_mask?,
- *   encoder_attention_mask?) → inputs in that order; without an encoder
- *   sequence, [decoderSequence, decoderPaddingMask?, decoderAttentionMask?].
- *   The blocks also receive `input_names`, so absent arguments are skipped.
- *
- * Register an entry here (by class name) before loading to map the tensor
- * keyword arguments of your own layers.
- */
-export const KERAS_TENSOR_KWARGS: Record<string, TensorKwargsSpec> = {
-  MultiHeadAttention: {
-    signature: [
-      'value', 'key', 'query_mask', 'value_mask', 'key_mask', 'attention_mask',
-      'return_attention_scores', 'training', 'use_causal_mask',
-    ],
-    inputs: ['value', 'key', 'attention_mask'],
-    fill: { key: 'value' },
-  },
-  TransformerEncoder: {
-    signature: ['padding_mask', 'attention_mask', 'training', 'return_attention_scores'],
-    inputs: ['padding_mask', 'attention_mask'],
-    namedInputs: true,
-  },
-  TransformerDecoder: {
-    signature: [
-      'encoder_sequence', 'decoder_padding_mask', 'decoder_attention_mask',
-      'encoder_padding_mask', 'encoder_attention_mask', 'self_attention_cache',
-      'self_attention_cache_update_index', 'cross_attention_cache',
-      'cross_attention_cache_update_index', 'use_causal_mask', 'training',
-    ],
-    inputs: [
-      'encoder_sequence', 'decoder_padding_mask', 'decoder_attention_mask',
-      'encoder_padding_mask', 'encoder_attention_mask',
-    ],
-    inputsWithout: { encoder_sequence: ['decoder_padding_mask', 'decoder_attention_mask'] },
-    namedInputs: true,
-  },
-};
-
-/**
- * Call arguments that become layer config: tfjs-layers 4.22's model executor
- * (predict / fit) does not pass a node's stored call kwargs back to the layer,
- * so options given at call time in Keras are moved into the layer's config,
- * whose layers take them as constructor arguments. `input_names` is written
- * by the tensor-kwargs rewrite above.
- */
-export const CALL_ARGS_AS_CONFIG: Record<string, string[]> = {
-  MultiHeadAttention: ['use_causal_mask', 'return_attention_scores'],
-  TransformerEncoder: ['input_names'],
-  TransformerDecoder: ['use_causal_mask', 'input_names'],
-};
 
 /** Keys Keras 3 adds to serialised objects that tfjs does not read. */
 const KERAS3_ONLY_KEYS = ['module', 'registered_name', 'build_config', 'compile_config', 'shared_object_id'];
@@ -114,8 +54,8 @@ type TensorRef = [string, number, number];
 
 /** Error for model.json content the loader cannot read. */
 export class KerasFormatError extends AttentionError {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'KerasFormatError';
   }
 }
@@ -190,7 +130,14 @@ interface CallRecord {
   tensorNamed: Set<string>;
 }
 
-function readKeras3Node(node: Record<string, Json>, layer: string, className: string): CallRecord {
+/** What the loader knows of a layer class: its resolved name and declared call. */
+interface LayerClass {
+  className: string;
+  signature?: CallSignature;
+}
+
+function readKeras3Node(node: Record<string, Json>, layer: string, cls: LayerClass): CallRecord {
+  const { className, signature } = cls;
   const args: Json[] = Array.isArray(node.args) ? node.args : [];
   const kwargs: Record<string, Json> = isObject(node.kwargs) ? node.kwargs : {};
   if (args.length === 0) fail(`expected at least one positional argument in an inbound node of layer '${layer}', but got none.`);
@@ -200,11 +147,10 @@ function readKeras3Node(node: Record<string, Json>, layer: string, className: st
     return fail(`expected the first argument of layer '${layer}' to be a tensor or a list of tensors, but got ${JSON.stringify(a).slice(0, 200)}.`);
   };
   const rec: CallRecord = { first: toRefs(args[0]), named: {}, tensorNamed: new Set() };
-  const spec = KERAS_TENSOR_KWARGS[className];
   args.slice(1).forEach((a, i) => {
-    const name = spec?.signature[i];
+    const name = signature?.keras[i];
     if (name === undefined) {
-      fail(`layer '${layer}' (${className}) was called with ${args.length} positional arguments, which the loader cannot map; call it with keyword arguments in Keras.`);
+      fail(`expected layer '${layer}' (${className}) to be called with one positional argument${signature ? ` and at most ${signature.keras.length} more (${signature.keras.join(', ')})` : ' (its class declares no call signature)'}, but got ${args.length}; call it with keyword arguments in Keras, or declare a static callSignature on ${className}.`);
     }
     rec.named[name] = a;
   });
@@ -213,8 +159,12 @@ function readKeras3Node(node: Record<string, Json>, layer: string, className: st
     if (isKerasTensor(v)) {
       rec.named[k] = historyOf(v, layer);
       rec.tensorNamed.add(k);
+    } else if (Array.isArray(v) && v.length > 0 && v.every((t) => t === null || isKerasTensor(t)) && k === 'mask'
+      && (signature === undefined ? EXECUTOR_MASK_READERS.includes(className) : signature.keras.includes('mask') && !signature.tensorInputs.includes('mask'))) {
+      // Masks given as a list (Attention's [query_mask, value_mask]) reach the tfjs layer with its inputs.
+      delete rec.named[k];
     } else if (Array.isArray(v) && v.length > 0 && v.every(isKerasTensor)) {
-      fail(`layer '${layer}' (${className}) has a list of tensors as keyword argument '${k}', which tfjs layers cannot take.`);
+      fail(`expected keyword argument '${k}' of layer '${layer}' (${className}) to be one tensor, but got a list of ${v.length} tensors, which tfjs layers cannot take.`);
     }
   }
   return rec;
@@ -236,52 +186,138 @@ function readKeras2Node(node: Json[], layer: string): CallRecord {
 }
 
 /**
- * Rewrites one call into a tf.keras-2 inbound node: tensor kwargs become
- * positional inputs (KERAS_TENSOR_KWARGS), the rest stay as call kwargs.
+ * Rewrites one call into a tf.keras-2 inbound node: tensor keyword arguments
+ * become positional inputs in the order the layer class's `callSignature`
+ * gives (`tensorInputs`), the rest stay as call kwargs.
  */
-function toListNode(rec: CallRecord, layer: string, className: string): Json[] {
+function toListNode(rec: CallRecord, layer: string, cls: LayerClass): Json[] {
+  const { className, signature: base } = cls;
   const kwargs: Record<string, Json> = {};
   for (const [k, v] of Object.entries(rec.named)) if (!rec.tensorNamed.has(k)) kwargs[k] = v;
   const refs = rec.first.slice();
-  if (rec.tensorNamed.size > 0) {
-    const base = KERAS_TENSOR_KWARGS[className];
-    const variant = base === undefined ? undefined
-      : Object.entries(base.inputsWithout ?? {}).find(([absent]) => !rec.tensorNamed.has(absent));
-    const spec = base === undefined ? undefined : { ...base, inputs: variant ? variant[1] : base.inputs };
-    const unknown = [...rec.tensorNamed].filter((k) => spec === undefined || !spec.inputs.includes(k));
-    if (unknown.length > 0) {
-      fail(`layer '${layer}' (${className}) takes tensor keyword argument(s) ${unknown.map((k) => `'${k}'`).join(', ')}, which the loader cannot map to inputs; supported: ${Object.entries(KERAS_TENSOR_KWARGS).map(([c, s]) => `${c}(${s.inputs.join(', ')})`).join('; ')}.`);
-    }
-    if (spec === undefined) return fail('unreachable');
-    if (spec.namedInputs) {
-      const names = spec.inputs.filter((k) => rec.tensorNamed.has(k));
-      for (const k of names) refs.push(rec.named[k] as TensorRef);
-      kwargs.input_names = names;
-      return refs.map((r, i) => [r[0], r[1], r[2], i === 0 ? kwargs : {}]);
-    }
-    const last = Math.max(...spec.inputs.map((k, i) => (rec.tensorNamed.has(k) ? i : -1)));
-    for (let i = 0; i <= last; i++) {
-      const name = spec.inputs[i];
-      if (rec.tensorNamed.has(name)) {
-        refs.push(rec.named[name] as TensorRef);
-      } else if (spec.fill?.[name] !== undefined && rec.tensorNamed.has(spec.fill[name])) {
-        refs.push(rec.named[spec.fill[name]] as TensorRef);
-      } else {
-        fail(`layer '${layer}' (${className}) was given '${spec.inputs[last]}' without '${name}', which the library's ${className} cannot take (inputs are [first, ${spec.inputs.join(', ')}] in that order).`);
-      }
+  const node = (): Json[] => refs.map((r, i) => [r[0], r[1], r[2], i === 0 ? kwargs : {}]);
+  if (rec.tensorNamed.size === 0) return node();
+  // An explicit Keras mask on a tfjs layer that reads the executor's mask: the same mask reaches it from tfjs.
+  // So is a Keras mask= argument of a class that declares it as a call option but not as an input.
+  const readsMask = base === undefined ? EXECUTOR_MASK_READERS.includes(className)
+    : base.keras.includes('mask') && !base.tensorInputs.includes('mask');
+  if (readsMask && rec.tensorNamed.has('mask')) {
+    rec.tensorNamed.delete('mask');
+    if (rec.tensorNamed.size === 0) return node();
+  }
+  const variant = base === undefined ? undefined
+    : Object.entries(base.inputsWithout ?? {}).find(([absent]) => !rec.tensorNamed.has(absent));
+  const inputs = base === undefined ? [] : variant ? variant[1] : base.tensorInputs;
+  const unknown = [...rec.tensorNamed].filter((k) => !inputs.includes(k));
+  if (unknown.length > 0) {
+    const takes = base === undefined
+      ? `${className} declares no call signature, so it takes no tensor keyword arguments`
+      : `${className} takes ${base.tensorInputs.map((k) => `'${k}'`).join(', ')}`;
+    fail(`expected the tensor keyword arguments of layer '${layer}' to be inputs its class takes, but got ${unknown.map((k) => `'${k}'`).join(', ')} (${takes}${unknown.includes('mask') ? `; an explicit Keras mask is read by ${EXECUTOR_MASK_READERS.join(', ')} and by layers declaring 'mask' in their callSignature` : ''}).`);
+  }
+  if (base!.namedInputs) {
+    const names = inputs.filter((k) => rec.tensorNamed.has(k));
+    for (const k of names) refs.push(rec.named[k] as TensorRef);
+    kwargs.input_names = names;
+    return node();
+  }
+  const last = Math.max(...inputs.map((k, i) => (rec.tensorNamed.has(k) ? i : -1)));
+  for (let i = 0; i <= last; i++) {
+    const name = inputs[i];
+    if (rec.tensorNamed.has(name)) {
+      refs.push(rec.named[name] as TensorRef);
+    } else if (base!.fill?.[name] !== undefined && rec.tensorNamed.has(base!.fill[name])) {
+      refs.push(rec.named[base!.fill[name]] as TensorRef);
+    } else {
+      fail(`expected layer '${layer}' (${className}) to be given '${name}' with '${inputs[last]}', but got '${inputs[last]}' alone (the library's ${className} takes inputs [first, ${inputs.join(', ')}] in that order).`);
     }
   }
-  return refs.map((r, i) => [r[0], r[1], r[2], i === 0 ? kwargs : {}]);
+  return node();
 }
 
-function normaliseInboundNodes(nodes: Json, layer: string, className: string): Json[] {
+function normaliseInboundNodes(nodes: Json, layer: string, cls: LayerClass): Json[] {
   if (nodes === undefined || nodes === null) return [];
   if (!Array.isArray(nodes)) fail(`expected inbound_nodes of layer '${layer}' to be a list, but got ${JSON.stringify(nodes)}.`);
   return nodes.map((node: Json) => {
-    if (isObject(node)) return toListNode(readKeras3Node(node, layer, className), layer, className);
-    if (Array.isArray(node)) return toListNode(readKeras2Node(node, layer), layer, className);
+    if (isObject(node)) return toListNode(readKeras3Node(node, layer, cls), layer, cls);
+    if (Array.isArray(node)) return toListNode(readKeras2Node(node, layer), layer, cls);
     return fail(`expected an inbound node of layer '${layer}' to be a list or {args, kwargs}, but got ${JSON.stringify(node)}.`);
   });
+}
+
+/**
+ * Whether a Keras 3 layer entry is an operation node (a `keras.ops` call on
+ * symbolic tensors) rather than a layer: its `module` says so
+ * (`keras.src.ops.numpy`) or, where the converter dropped `module`, its
+ * config lacks the `trainable` and `dtype` keys every Keras layer config has
+ * and its class is an operation or no registered layer.
+ */
+export function isOperationNode(layer: Record<string, Json>, className: string): boolean {
+  if (typeof layer.module === 'string') return /^keras(\.src)?\.ops(\.|$)/.test(layer.module);
+  if (className === 'InputLayer' || !isObject(layer.config) || 'trainable' in layer.config || 'dtype' in layer.config) return false;
+  const nodes = layer.inbound_nodes;
+  if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every((n: Json) => isObject(n))) return false;
+  const registered = Object.prototype.hasOwnProperty.call(tf.serialization.SerializationMap.getMap().classNameMap, className);
+  return kerasOperationKey(className) !== undefined || !registered;
+}
+
+/**
+ * Rewrites a Keras 3 operation node into a `KerasOperation` layer: the
+ * call's tensors (each distinct one once) become the layer's inputs, the
+ * rest of the call and the operation's config its `call` template.
+ */
+function normaliseOperation(layer: Record<string, Json>, name: string, className: string): Json {
+  const key = kerasOperationKey(className);
+  if (key === undefined) {
+    fail(`expected the Keras operations in the model to be ones the loader runs, but layer '${name}' is the operation '${className}' (a keras.ops call recorded in the graph). Supported operations: ${Object.keys(KERAS_OPERATIONS).join(', ')}.`);
+  }
+  const nodes = layer.inbound_nodes as Json[];
+  if (nodes.length !== 1) fail(`expected operation '${name}' (${className}) to be called once, but got ${nodes.length} calls.`);
+  const refs: TensorRef[] = [];
+  const template = (v: Json): Json => {
+    if (isKerasTensor(v)) {
+      const h = historyOf(v, name);
+      let i = refs.findIndex((r) => r[0] === h[0] && r[1] === h[1] && r[2] === h[2]);
+      if (i < 0) i = refs.push(h) - 1;
+      return { __input__: i };
+    }
+    if (Array.isArray(v)) return v.map(template);
+    // Slices and the ellipsis of an indexing key (GetItem) stay as Keras wrote them.
+    if (isObject(v) && (v.class_name === '__slice__' || v.class_name === '__ellipsis__')) return v;
+    if (isObject(v)) {
+      fail(`expected the arguments of operation '${name}' (${className}) to be tensors, numbers, booleans, slices or lists of them, but got ${JSON.stringify(v).slice(0, 200)}.`);
+    }
+    return v;
+  };
+  const node = nodes[0];
+  const args = (Array.isArray(node.args) ? node.args : []).map(template);
+  const kwargs: Record<string, Json> = {};
+  for (const [k, v] of Object.entries(isObject(node.kwargs) ? node.kwargs : {})) kwargs[k] = template(v);
+  if (refs.length === 0) fail(`expected operation '${name}' (${className}) to take at least one tensor, but got none.`);
+  const { name: _name, ...opConfig } = layer.config as Record<string, Json>;
+  void _name;
+  const call = encodeOperationCall({ args, kwargs, config: cleanConfig(opConfig) });
+  return {
+    class_name: 'KerasOperation',
+    name,
+    config: { name, operation: key, call, trainable: false },
+    inbound_nodes: [refs.map((r) => [r[0], r[1], r[2], {}])],
+  };
+}
+
+/** The class the loader builds for a Keras class (tfjs's, or a tfjs_compat replacement), by name and config. */
+function replacementClass(kerasName: string, config: Record<string, Json>): string {
+  return MASK_AWARE_REPLACEMENTS[kerasName] ?? resetAfterGRUReplacement(kerasName, config) ?? kerasName;
+}
+
+/** The class the loader builds for a Keras class name, and its declared call. */
+function resolveClass(kerasName: string, config: Record<string, Json>, options: NormaliseOptions): LayerClass {
+  const className = replacementClass(kerasName, config);
+  const custom = options.customObjects?.[className] as unknown;
+  const signature = typeof custom === 'function' && Object.prototype.hasOwnProperty.call(custom, 'callSignature')
+    ? (custom as unknown as { callSignature: CallSignature }).callSignature
+    : callSignatureOf(className);
+  return { className, signature };
 }
 
 /** Keras 3 writes a single model input/output as a flat [name, node, tensor]. */
@@ -304,42 +340,49 @@ function normaliseInputLayerConfig(config: Record<string, Json>): Record<string,
   return out;
 }
 
-function normaliseLayer(layer: Json, functional: boolean): Json {
+function normaliseLayer(layer: Json, functional: boolean, options: NormaliseOptions): Json {
   if (!isObject(layer) || typeof layer.class_name !== 'string' || !isObject(layer.config)) {
     fail(`expected each layer to be {class_name, config, ...}, but got ${JSON.stringify(layer).slice(0, 200)}.`);
   }
-  const className = kerasClassName(
+  const kerasName = kerasClassName(
     typeof layer.registered_name === 'string' && layer.registered_name.includes('>') ? layer.registered_name : layer.class_name);
+  const name = typeof layer.name === 'string' ? layer.name : layer.config.name;
+  if (functional && isOperationNode(layer, kerasName)) return normaliseOperation(layer, name, kerasName);
+  const cls = resolveClass(kerasName, layer.config, options);
   let config = cleanConfig(layer.config);
-  if (className === 'InputLayer') config = normaliseInputLayerConfig(config);
+  if (cls.className === 'InputLayer') config = normaliseInputLayerConfig(config);
   else if (config.batch_shape !== undefined) {
     config.batch_input_shape = config.batch_shape;
     delete config.batch_shape;
   }
-  const name = typeof layer.name === 'string' ? layer.name : config.name;
-  const out: Record<string, Json> = { class_name: className, config, name };
+  const out: Record<string, Json> = { class_name: cls.className, config, name };
   if (functional) {
-    out.inbound_nodes = normaliseInboundNodes(layer.inbound_nodes, name, className);
-    moveCallArgsToConfig(out, className);
+    out.inbound_nodes = normaliseInboundNodes(layer.inbound_nodes, name, cls);
+    const options = [...(cls.signature?.optionsAsConfig ?? []), ...(cls.signature?.namedInputs ? ['input_names'] : [])];
+    moveCallOptionsToConfig(out, options);
   }
   return out;
 }
 
-/** Moves CALL_ARGS_AS_CONFIG kwargs from every inbound node into the config (they must agree). */
-function moveCallArgsToConfig(layer: Record<string, Json>, className: string): void {
-  const keys = CALL_ARGS_AS_CONFIG[className] ?? [];
-  for (const key of keys) {
-    const values = (layer.inbound_nodes as Json[][]).map((node) => {
-      const kwargs = node[0]?.[3] ?? {};
-      const v = kwargs[key];
-      delete kwargs[key];
-      return v;
-    });
-    const seen = values.filter((v) => v !== undefined).map((v) => JSON.stringify(v));
-    if (new Set(seen).size > 1) {
-      fail(`layer '${layer.name}' (${className}) is called with different values of '${key}' (${[...new Set(seen)].join(', ')}); tfjs layers take it once, as configuration. Use one layer per setting.`);
-    }
-    if (seen.length > 0) layer.config[key] = JSON.parse(seen[0]);
+/**
+ * Refuses, before anything else, layers whose class neither tfjs's registry
+ * nor `customObjects` holds, naming each (operation nodes are checked by
+ * {@link normaliseOperation}).
+ */
+function checkClassesKnown(layers: Json[], options: NormaliseOptions): void {
+  const map = tf.serialization.SerializationMap.getMap().classNameMap;
+  const missing: string[] = [];
+  for (const l of layers) {
+    if (!isObject(l) || typeof l.class_name !== 'string') continue;
+    const kerasName = kerasClassName(typeof l.registered_name === 'string' && l.registered_name.includes('>') ? l.registered_name : l.class_name);
+    if (isOperationNode(l, kerasName)) continue;
+    const className = replacementClass(kerasName, isObject(l.config) ? l.config : {});
+    const known = Object.prototype.hasOwnProperty.call(map, className)
+      || (options.customObjects !== undefined && options.customObjects !== null && Object.prototype.hasOwnProperty.call(options.customObjects, className));
+    if (!known) missing.push(`'${typeof l.name === 'string' ? l.name : l.config?.name}' (${className})`);
+  }
+  if (missing.length > 0) {
+    fail(`expected every layer class to be registered, but got unknown layer class for layer(s) ${missing.join(', ')}. Import the module that defines it (importing tfjs-attention registers its layers), or register it with tf.serialization.registerClass(${missing[0].split('(')[1].slice(0, -1)}) before loading, or pass it in customObjects.`);
   }
 }
 
@@ -353,7 +396,7 @@ function moveCallArgsToConfig(layer: Record<string, Json>, className: string): v
  * @throws KerasFormatError for malformed or unsupported content, naming the
  *   layer and the key.
  */
-export function normaliseKerasTopology(topology: Json): Json {
+export function normaliseKerasTopology(topology: Json, options: NormaliseOptions = {}): Json {
   if (!isObject(topology)) fail(`expected modelTopology to be an object, but got ${JSON.stringify(topology)}.`);
   const model = isObject(topology.model_config) ? topology.model_config : topology;
   if (typeof model.class_name !== 'string' || !isObject(model.config)) {
@@ -365,10 +408,11 @@ export function normaliseKerasTopology(topology: Json): Json {
     fail(`expected the ${modelClass} config to hold a list of layers, but got ${JSON.stringify(config.layers)}.`);
   }
   if (modelClass === 'Sequential') {
+    checkClassesKnown(config.layers, options);
     const layers: Json[] = [];
     let pendingShape: Json;
     for (const l of config.layers) {
-      const n = normaliseLayer(l, false);
+      const n = normaliseLayer(l, false, options);
       if (n.class_name === 'InputLayer') {
         pendingShape = n.config.batch_input_shape;
         continue;
@@ -382,7 +426,8 @@ export function normaliseKerasTopology(topology: Json): Json {
   if (modelClass !== 'Functional' && modelClass !== 'Model') {
     fail(`expected a Functional, Model or Sequential topology, but got class '${model.class_name}' (subclassed models cannot be converted; rebuild them functionally).`);
   }
-  const layers = config.layers.map((l: Json) => normaliseLayer(l, true));
+  checkClassesKnown(config.layers, options);
+  const layers = config.layers.map((l: Json) => normaliseLayer(l, true, options));
   return {
     class_name: 'Model',
     config: {
@@ -392,12 +437,4 @@ export function normaliseKerasTopology(topology: Json): Json {
       output_layers: normaliseEndpoints(config.output_layers, 'output_layers'),
     },
   };
-}
-
-/** Every layer class name a normalised topology uses. */
-export function layerClassNames(normalised: Json): Array<{ name: string; className: string }> {
-  return (normalised.config.layers as Json[]).map((l) => ({
-    name: l.name ?? l.config?.name,
-    className: l.class_name,
-  }));
 }

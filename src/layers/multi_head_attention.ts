@@ -12,6 +12,7 @@ import { asList, ownCopy, checkBool, combineLayerMasks, inputShapes, lastDim, pe
 import { KerasAttentionOptions, Kwargs, MultiHeadBase, MultiHeadBaseArgs } from './multi_head_base';
 import type { MultiHeadAttentionCallOptions, Shaped } from './scoring_layer';
 import { trainingArg } from './base/layer_guards';
+import type { KerasWeightPaths } from './base/keras_weight_paths';
 
 /** Arguments of `MultiHeadAttention` (Keras's, in camelCase). */
 export interface MultiHeadAttentionArgs extends MultiHeadBaseArgs, KerasAttentionOptions, LayerArgs {
@@ -68,6 +69,14 @@ export class MultiHeadAttention extends MultiHeadBase<MultiHeadAttentionCallOpti
     fill: { key: 'value' },
     optionsAsConfig: ['return_attention_scores', 'use_causal_mask'],
     callOptions: ['training', 'mask', 'attentionMask', 'returnAttentionScores', 'useCausalMask'],
+  };
+  /** Keras holds the projections as `query_dense`, `key_dense`, `value_dense`, `output_dense` (and `_gate_dense`). */
+  static readonly kerasWeightPaths: KerasWeightPaths = {
+    query: 'query_dense',
+    key: 'key_dense',
+    value: 'value_dense',
+    attention_output: 'output_dense',
+    gate: '_gate_dense',
   };
   private readonly outputDim?: number;
   private readonly useCausalMask: boolean;

@@ -14,6 +14,7 @@ import type { LayerArgs } from './tfjs_types';
 import { rejectSymbolicCallArgs } from './common';
 import { LibraryLayer } from './base/library_layer';
 import { layerArgs } from './base/layer_guards';
+import { aliasRepeatedInputs } from '../tfjs_compat/executor_disposes_repeated_input';
 
 export type Kwargs = { [key: string]: unknown };
 
@@ -156,7 +157,8 @@ export abstract class ScoringLayer<
     const v = kw?.['returnAttentionScores'];
     this.pendingReturnScores = typeof v === 'boolean' ? v : undefined;
     try {
-      return super.apply(inputs, kw);
+      // [x, x] inputs: see tfjs_compat/executor_disposes_repeated_input.ts.
+      return aliasRepeatedInputs(super.apply(inputs, kw));
     } finally {
       this.pendingReturnScores = undefined;
     }

@@ -11,10 +11,11 @@ import {
   newDense, newLayerNorm, residual, settingsConfig, shapeList, tensorMask, TransformerBlockArgs,
 } from './transformer_common';
 import { asList, ownCopy, checkBool } from './common';
-import type { MultiHeadAttention } from './multi_head_attention';
+import { MultiHeadAttention } from './multi_head_attention';
 import { ScoringLayer } from './scoring_layer';
 import type { AttentionCallOptions } from './scoring_layer';
 import { layerArgs, trainingArg } from './base/layer_guards';
+import { KerasWeightPaths, nestedKerasWeightPaths } from './base/keras_weight_paths';
 
 /** Arguments of `TransformerDecoder` (keras-hub's, camelCased, plus one tfjs addition). */
 export interface TransformerDecoderArgs extends TransformerBlockArgs {
@@ -101,6 +102,16 @@ export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptio
   };
   protected readonly returnAttentionScores: boolean;
   protected override readonly widthBoundInputs: readonly string[] = ['decoderSequence'];
+  /** keras-hub holds the sublayers as `_self_attention_layer`, `_cross_attention_layer`, ... */
+  static readonly kerasWeightPaths: KerasWeightPaths = {
+    ...nestedKerasWeightPaths('self_attention', '_self_attention_layer', MultiHeadAttention.kerasWeightPaths),
+    self_attention_layer_norm: '_self_attention_layer_norm',
+    ...nestedKerasWeightPaths('cross_attention', '_cross_attention_layer', MultiHeadAttention.kerasWeightPaths),
+    cross_attention_layer_norm: '_cross_attention_layer_norm',
+    feedforward_intermediate_dense: '_feedforward_intermediate_dense',
+    feedforward_output_dense: '_feedforward_output_dense',
+    feedforward_layer_norm: '_feedforward_layer_norm',
+  };
   private readonly settings: BlockSettings;
   private readonly useCausalMask: boolean;
   private readonly inputNames?: string[];

@@ -11,10 +11,11 @@ import {
   newDense, newLayerNorm, residual, settingsConfig, shapeList, tensorMask, TransformerBlockArgs,
 } from './transformer_common';
 import { asList, ownCopy, checkBool, combineLayerMasks } from './common';
-import type { MultiHeadAttention } from './multi_head_attention';
+import { MultiHeadAttention } from './multi_head_attention';
 import { ScoringLayer } from './scoring_layer';
 import type { AttentionCallOptions } from './scoring_layer';
 import { layerArgs, trainingArg } from './base/layer_guards';
+import { KerasWeightPaths, nestedKerasWeightPaths } from './base/keras_weight_paths';
 
 /** Arguments of `TransformerEncoder` (keras-hub's, camelCased, plus one tfjs addition). */
 export interface TransformerEncoderArgs extends TransformerBlockArgs {
@@ -83,6 +84,14 @@ export class TransformerEncoder extends ScoringLayer<TransformerEncoderCallOptio
   };
   protected readonly returnAttentionScores: boolean;
   protected override readonly widthBoundInputs: readonly string[] = ['input'];
+  /** keras-hub holds the sublayers as `_self_attention_layer`, `_self_attention_layer_norm`, ... */
+  static readonly kerasWeightPaths: KerasWeightPaths = {
+    ...nestedKerasWeightPaths('self_attention_layer', '_self_attention_layer', MultiHeadAttention.kerasWeightPaths),
+    self_attention_layer_norm: '_self_attention_layer_norm',
+    feedforward_layer_norm: '_feedforward_layer_norm',
+    feedforward_intermediate_dense: '_feedforward_intermediate_dense',
+    feedforward_output_dense: '_feedforward_output_dense',
+  };
   private readonly settings: BlockSettings;
   private readonly inputNames?: string[];
   private attention?: MultiHeadAttention;

@@ -6,6 +6,7 @@
  * Shape legend: B batch, T query length, S key length, D query width,
  * Nq query heads, Nkv key/value heads, H head size.
  */
+import type { KerasWeightPaths } from '../base/keras_weight_paths';
 import * as tf from '@tensorflow/tfjs';
 import { layerArgs } from '../base/layer_guards';
 import type { CallSignature } from '../base/call_signature';
@@ -90,6 +91,10 @@ function headArgs(args: GroupedQueryAttentionArgs, layerName: string): { numHead
  */
 export class GroupedQueryAttention extends MultiHeadAttention {
   static override className = NAME;
+  /** Keras holds GroupedQueryAttention's projections as `_query_dense`, `_key_dense`, `_value_dense`, `_output_dense`, `_gate_dense`. */
+  static override readonly kerasWeightPaths: KerasWeightPaths = {
+    query: '_query_dense', key: '_key_dense', value: '_value_dense', attention_output: '_output_dense', gate: '_gate_dense',
+  };
   /** Keras's call: `call(query, value, key=None, query_mask=None, ...)`. */
   static override readonly callSignature: CallSignature = {
     keras: ['value', 'key', 'query_mask', 'value_mask', 'key_mask', 'attention_mask', 'return_attention_scores', 'training', 'use_causal_mask'],
@@ -139,5 +144,6 @@ tf.serialization.registerClass(GroupedQueryAttention);
 export class GroupQueryAttention extends GroupedQueryAttention {
   static override className = 'GroupQueryAttention';
   static override readonly callSignature: CallSignature = GroupedQueryAttention.callSignature;
+  static override readonly kerasWeightPaths: KerasWeightPaths = GroupedQueryAttention.kerasWeightPaths;
 }
 tf.serialization.registerClass(GroupQueryAttention);

@@ -1,0 +1,148 @@
+/**
+ * tfjs 4.22 behaviours worked around here, all in how a layers model moves
+ * Keras masks (`Embedding(maskZero)` padding) from layer to layer when it
+ * runs (`predict`, `evaluate`, `fit`, `execute`):
+ *
+ * 1. First mask only. The executor computes every input's mask but hands a
+ *    layer only the first one (`kwargs.mask = inputMasks[0]`), so a
+ *    decoder's cross-attention never sees the encoder's padding, and
+ *    `MultiHeadAttention(query, value)` never sees the value's.
+ * 2. Stale masks. The executor writes that mask into one `kwargs` object
+ *    shared by all layers and never clears it, so once a mask has appeared,
+ *    every later layer receives it, also after a layer that drops masks
+ *    (Keras's operation nodes, pooling, recurrent layers): Keras passes none.
+ * 3. Merge masks. tfjs's `Add`/`Multiply`/... compute their output mask as
+ *    the first mask with an extra leading axis and AND the rest (skipping
+ *    the last); Keras ORs all masks, and gives none if any input has none.
+ *    tfjs's `Concatenate` likewise differs from Keras's.
+ * 4. Recurrent layers. From Keras 3.16 on, `LSTM`, `GRU`, `SimpleRNN` and
+ *    `Bidirectional` pass no mask on (they still read the one they are
+ *    given); tfjs's pass theirs on when they return sequences.
+ *
+ * The workaround is per layer instance, in a loaded model only (tfjs's
+ * prototypes are untouched), and acts only while the model itself runs
+ * (`predict`, `predictOnBatch`, `execute`, `evaluate`, `evaluateDataset`,
+ * `fit`, `fitDataset`, `trainOnBatch`; a direct `layer.apply(x, {mask})` is
+ * left as called): each layer's `apply` gives the layer the masks
+ * of all its inputs (`kwargs.mask`: the mask, or one per input) and only
+ * those, read from the mask each input tensor carries (`kerasMask`); after
+ * the call it puts the layer's output mask, computed as Keras computes it,
+ * on each output tensor (a clone, freed with the tensor).
+ *
+ * Pinned by `__tests__/tfjs_compat/executor_mask_flow.test.ts`.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+type Masks = tf.Tensor | tf.Tensor[] | null | undefined;
+type Apply = tf.layers.Layer['apply'];
+
+const MERGES = ['Add', 'Subtract', 'Multiply', 'Average', 'Maximum', 'Minimum'];
+const RECURRENT = ['LSTM', 'GRU', 'ResetAfterGRU', 'SimpleRNN', 'RNN', 'Bidirectional', 'ConvLSTM2D'];
+
+/** Keras's merge mask: the OR of all masks, or none if any input has none. */
+function mergeMask(masks: Array<tf.Tensor | null>): tf.Tensor | null {
+  if (masks.length === 0 || masks.some((m) => m === null)) return null;
+  const given = masks as tf.Tensor[];
+  return tf.tidy(() => given.slice(1).reduce((a, m) => tf.logicalOr(a, tf.cast(m, 'bool')), tf.cast(given[0], 'bool')));
+}
+
+/** Keras's Concatenate mask: masks widened to their input's shape (all true where none), concatenated, any over the last axis. */
+function concatenateMask(inputs: tf.Tensor[], masks: Array<tf.Tensor | null>, axis: number): tf.Tensor | null {
+  if (masks.every((m) => m === null)) return null;
+  return tf.tidy(() => {
+    const full = inputs.map((x, i) => {
+      const m = masks[i];
+      if (m === null) return tf.onesLike(x).cast('bool');
+      const b = tf.cast(m, 'bool');
+      return m.rank < x.rank ? tf.logicalOr(tf.expandDims(b, -1), tf.zerosLike(x).cast('bool')) : b;
+    });
+    return tf.any(tf.concat(full, axis), -1);
+  });
+}
+
+function asList<T>(x: T | T[]): T[] {
+  return Array.isArray(x) ? x : [x];
+}
+
+/** Whether a Keras version string is at least major.minor; an unknown version is taken as the newest (a `to_json()` topology has none). */
+function atLeast(version: string | undefined, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(version ?? '');
+  if (m === null) return true;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a > major || (a === major && b >= minor);
+}
+
+/**
+ * The output mask of `layer` for concrete inputs and their masks, as Keras
+ * computes it: merges and Concatenate by Keras's rule, recurrent layers none
+ * from Keras 3.16, every other layer by its own `computeMask` when it
+ * supports masking, else none.
+ */
+function kerasOutputMask(layer: tf.layers.Layer, inputs: tf.Tensor[], masks: Array<tf.Tensor | null>, kerasVersion?: string): Masks {
+  const cls = layer.getClassName();
+  if (MERGES.includes(cls)) return mergeMask(masks);
+  if (cls === 'Concatenate') {
+    const axis = (layer.getConfig().axis as number | undefined) ?? -1;
+    return concatenateMask(inputs, masks, axis);
+  }
+  if (RECURRENT.includes(cls) && atLeast(kerasVersion, 3, 16)) return null;
+  if (!layer.supportsMasking) return null;
+  const m = layer.computeMask(inputs.length === 1 ? inputs[0] : inputs, (inputs.length === 1 ? masks[0] : masks) as tf.Tensor | tf.Tensor[]);
+  return m;
+}
+
+/**
+ * Makes the executor's mask flow through `model` the one Keras has (see the
+ * file comment). Call once, on a model built from a Keras topology.
+ *
+ * @param model The loaded model; its layers' `apply` are wrapped in place.
+ * @param kerasVersion The `keras_version` of the file (decides item 4; unknown = the newest Keras).
+ */
+export function matchKerasMaskFlow(model: tf.LayersModel, kerasVersion?: string): void {
+  let running = 0;
+  const entry = model as unknown as Record<string, unknown>;
+  for (const method of ['predict', 'predictOnBatch', 'execute', 'evaluate', 'evaluateDataset', 'fit', 'fitDataset', 'trainOnBatch']) {
+    const original = entry[method] as ((...args: unknown[]) => unknown) | undefined;
+    if (typeof original !== 'function') continue;
+    entry[method] = (...args: unknown[]): unknown => {
+      running += 1;
+      let result: unknown;
+      try {
+        result = original.apply(model, args);
+      } catch (e) {
+        running -= 1;
+        throw e;
+      }
+      if (result instanceof Promise) return result.finally(() => (running -= 1));
+      running -= 1;
+      return result;
+    };
+  }
+  for (const layer of model.layers) {
+    if (layer.getClassName() === 'InputLayer') continue;
+    const apply: Apply = layer.apply.bind(layer);
+    const wrapped = (inputs: Parameters<Apply>[0], kwargs?: Parameters<Apply>[1]): ReturnType<Apply> => {
+      const list = asList(inputs as tf.Tensor | tf.Tensor[]);
+      if (running === 0 || list.some((x) => x instanceof tf.SymbolicTensor || !(x instanceof tf.Tensor))) return apply(inputs, kwargs);
+      const masks = list.map((x) => x.kerasMask ?? null);
+      const k = { ...(kwargs ?? {}) };
+      delete k.mask;
+      if (masks.some((m) => m !== null)) k.mask = list.length === 1 ? masks[0] : masks;
+      const out = apply(inputs, k);
+      const outs = asList(out as tf.Tensor | tf.Tensor[]);
+      const computed = kerasOutputMask(layer, list, masks, kerasVersion);
+      const perOutput = asList(computed as tf.Tensor | tf.Tensor[]);
+      outs.forEach((o, i) => {
+        const m = (Array.isArray(computed) ? perOutput[i] : computed) ?? null;
+        if (o.kerasMask !== undefined && o.kerasMask !== null) o.kerasMask.dispose();
+        o.kerasMask = m === null ? undefined : tf.clone(m);
+      });
+      // computeMask may return one of the input masks itself; only fresh tensors are ours to free.
+      for (const m of asList(computed as tf.Tensor | tf.Tensor[])) {
+        if (m !== null && m !== undefined && !masks.includes(m)) m.dispose();
+      }
+      return out;
+    };
+    layer.apply = wrapped as Apply;
+  }
+}
