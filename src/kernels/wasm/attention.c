@@ -123,7 +123,7 @@ static inline int key_hi(const Problem *pr, int i) {
 }
 
 /* Packs keys [j0, j0+n) (n <= KP, padded to 8) of a [Sp][H] array as [n/8][H][8]. */
-static void pack_panel(const float *k, int H, int j0, int n, float *kt, uint8_t *bad, const float *v, int Hv) {
+__attribute__((noinline)) static void pack_panel(const float *k, int H, int j0, int n, float *kt, uint8_t *bad, const float *v, int Hv) {
   for (int g = 0; g < n; g += 8) {
     float *dst = kt + g * H;
     for (int c = 0; c < 8; c++) {
@@ -140,7 +140,7 @@ static void pack_panel(const float *k, int H, int j0, int n, float *kt, uint8_t 
 }
 
 /* sc[r][c] for c in [c0, c1) (multiples of 8) = scale · q_r · k_(j0+c), 4 rows × 8 keys in registers. */
-static void scores4x8(const float *q, int H, const float *kt, int c0, int c1, float scale, float *sc) {
+__attribute__((noinline)) static void scores4x8(const float *q, int H, const float *kt, int c0, int c1, float scale, float *sc) {
   const vf vs = wasm_f32x4_splat(scale);
   for (int c = c0; c < c1; c += 8) {
     const float *kp = kt + c * H;
@@ -168,7 +168,7 @@ static void scores4x8(const float *q, int H, const float *kt, int c0, int c1, fl
  * Adds the bias and hides what is not visible (score := -inf) for rows
  * i0..i0+3 and keys j0+c, c in [c0, c1). Returns nothing; cheap next to the products.
  */
-static void bias_and_visibility(const Problem *pr, int b, int n, int i0, int j0, int c0, int c1, float *sc) {
+__attribute__((noinline)) static void bias_and_visibility(const Problem *pr, int b, int n, int i0, int j0, int c0, int c1, float *sc) {
   const int fast_rows = i0 + 3 < pr->T;
   for (int r = 0; r < 4; r++) {
     const int i = i0 + r;
@@ -219,7 +219,7 @@ static void value_mean(const float *v, int S, int Hv, float *out) {
  * is [.][W] row-major. In a tile of 8 keys that holds a key with a
  * non-finite row, zero coefficients are skipped instead of multiplied.
  */
-static void accumulate4(float *acc, int accStride, const float *coef, const float *rows, int W, int j0, int c0, int c1, const uint8_t *bad) {
+__attribute__((noinline)) static void accumulate4(float *acc, int accStride, const float *coef, const float *rows, int W, int j0, int c0, int c1, const uint8_t *bad) {
   unsigned badtiles = 0; /* bit t/8: the tile holds a key with a non-finite row */
   if (bad) for (int c = c0; c < c1; c++) if (bad[c]) badtiles |= 1u << (c / 8);
   for (int h = 0; h < W; h += 4) {
@@ -254,7 +254,7 @@ static void accumulate4(float *acc, int accStride, const float *coef, const floa
  * product (dV += Pᵀ·dO, dK += dSᵀ·Q). Zero coefficients add exactly zero
  * (x is a query-side row, finite or the caller's own NaN).
  */
-static void scatter4(float *out, int W, const float *coef, const float *x, int xStride, int j0, int c0, int c1) {
+__attribute__((noinline)) static void scatter4(float *out, int W, const float *coef, const float *x, int xStride, int j0, int c0, int c1) {
   for (int h = 0; h < W; h += 4) {
     const vf x0 = wasm_v128_load(x + h), x1 = wasm_v128_load(x + xStride + h);
     const vf x2 = wasm_v128_load(x + 2 * xStride + h), x3 = wasm_v128_load(x + 3 * xStride + h);
@@ -324,8 +324,10 @@ static void forward_item(const int32_t *p, const Problem *pr, int bn, int qb, fl
         for (int r = 0; r < 4; r++) {
           float *row = sc + r * KP;
           const int ri = iq - i0 + r;
-          float pm = NEG_INF;
-          for (int c = c0; c < c1; c++) pm = nmax(pm, row[c]);
+          vf vmx = wasm_f32x4_splat(NEG_INF);
+          for (int c = c0; c < c1; c += 4) vmx = wasm_f32x4_max(vmx, wasm_v128_load(row + c)); /* NaN-propagating */
+          const float pm = nmax(nmax(wasm_f32x4_extract_lane(vmx, 0), wasm_f32x4_extract_lane(vmx, 1)),
+                                nmax(wasm_f32x4_extract_lane(vmx, 2), wasm_f32x4_extract_lane(vmx, 3)));
           const float mold = m[ri], mnew = nmax(mold, pm);
           if (mnew == NEG_INF) { for (int c = c0; c < c1; c++) row[c] = 0; continue; }
           const float alpha = sexp(mold - mnew);
@@ -523,4 +525,26 @@ __attribute__((export_name("attn_backward"))) void attn_backward(const int32_t *
     float *dbias = p[P_DBIAS] ? (float *)(uintptr_t)p[P_DBIAS] + (long)(bn % slots) * p[P_DBIAS_TSTRIDE] : 0;
     backward_head(p, &pr, bn, scratch, dbias);
   }
+}
+
+/*
+ * The bench's ceiling: a register-only SIMD128 loop, 12 independent chains of
+ * a = a·m + c (2 f32x4 operations, 8 flops, each): 96 flops per iteration.
+ */
+__attribute__((export_name("attn_simd_peak"))) float attn_simd_peak(int iters, float x) {
+  const vf m = wasm_f32x4_splat(0.999f), c = wasm_f32x4_splat(x * 1e-3f);
+  vf a0 = wasm_f32x4_splat(x), a1 = wasm_f32x4_add(a0, c), a2 = wasm_f32x4_add(a1, c), a3 = wasm_f32x4_add(a2, c);
+  vf a4 = wasm_f32x4_add(a3, c), a5 = wasm_f32x4_add(a4, c), a6 = wasm_f32x4_add(a5, c), a7 = wasm_f32x4_add(a6, c);
+  vf a8 = wasm_f32x4_add(a7, c), a9 = wasm_f32x4_add(a8, c), a10 = wasm_f32x4_add(a9, c), a11 = wasm_f32x4_add(a10, c);
+  for (int i = 0; i < iters; i++) {
+    a0 = wasm_f32x4_add(wasm_f32x4_mul(a0, m), c); a1 = wasm_f32x4_add(wasm_f32x4_mul(a1, m), c);
+    a2 = wasm_f32x4_add(wasm_f32x4_mul(a2, m), c); a3 = wasm_f32x4_add(wasm_f32x4_mul(a3, m), c);
+    a4 = wasm_f32x4_add(wasm_f32x4_mul(a4, m), c); a5 = wasm_f32x4_add(wasm_f32x4_mul(a5, m), c);
+    a6 = wasm_f32x4_add(wasm_f32x4_mul(a6, m), c); a7 = wasm_f32x4_add(wasm_f32x4_mul(a7, m), c);
+    a8 = wasm_f32x4_add(wasm_f32x4_mul(a8, m), c); a9 = wasm_f32x4_add(wasm_f32x4_mul(a9, m), c);
+    a10 = wasm_f32x4_add(wasm_f32x4_mul(a10, m), c); a11 = wasm_f32x4_add(wasm_f32x4_mul(a11, m), c);
+  }
+  vf s = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(a0, a1), wasm_f32x4_add(a2, a3)), wasm_f32x4_add(wasm_f32x4_add(a4, a5), wasm_f32x4_add(a6, a7)));
+  s = wasm_f32x4_add(s, wasm_f32x4_add(wasm_f32x4_add(a8, a9), wasm_f32x4_add(a10, a11)));
+  return wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1) + wasm_f32x4_extract_lane(s, 2) + wasm_f32x4_extract_lane(s, 3);
 }

@@ -82,6 +82,7 @@ interface Exports {
   attn_scratch_bytes(H: number, Hv: number): number;
   attn_forward(params: number, tid: number): void;
   attn_backward(params: number, tid: number): void;
+  attn_simd_peak(iters: number, x: number): number;
 }
 
 // A module with one SIMD128 instruction (i8x16.popcnt-free v128.const): validates only where SIMD128 is supported.
@@ -573,4 +574,20 @@ export function backward(pr: KernelProblem, fwd: ForwardResult, dOut: ArrayLike<
     dv: copyOut(f, dv, BN, pr.S, pr.Hv, L.Sp, L.Hvp),
     dbias: db,
   };
+}
+
+/**
+ * Measures this core's SIMD128 ceiling in GFLOP/s: a register-only loop of
+ * f32x4 multiplies and adds (96 flops per iteration), best of `repeats`.
+ */
+export function simdPeakGflops(repeats = 5, iters = 2_000_000): number {
+  const rt = requireRuntime();
+  let best = 0;
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    rt.exports.attn_simd_peak(iters, 1 + r * 1e-3);
+    const s = (performance.now() - t0) / 1000;
+    best = Math.max(best, (96 * iters) / s / 1e9);
+  }
+  return best;
 }
