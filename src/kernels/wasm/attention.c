@@ -146,6 +146,7 @@ __attribute__((noinline)) static void scores4x8(const float *q, int H, const flo
     const float *kp = kt + c * H;
     vf a0 = wasm_f32x4_splat(0), a1 = a0, b0 = a0, b1 = a0, c0v = a0, c1v = a0, d0 = a0, d1 = a0;
     const float *q0 = q, *q1 = q + H, *q2 = q + 2 * H, *q3 = q + 3 * H;
+#pragma clang loop unroll_count(4)
     for (int h = 0; h < H; h++) {
       vf k0 = wasm_v128_load(kp + h * 8), k1 = wasm_v128_load(kp + h * 8 + 4);
       vf x = wasm_v128_load32_splat(q0 + h);
@@ -258,6 +259,7 @@ __attribute__((noinline)) static void scatter4(float *out, int W, const float *c
   for (int h = 0; h < W; h += 4) {
     const vf x0 = wasm_v128_load(x + h), x1 = wasm_v128_load(x + xStride + h);
     const vf x2 = wasm_v128_load(x + 2 * xStride + h), x3 = wasm_v128_load(x + 3 * xStride + h);
+#pragma clang loop unroll_count(4)
     for (int c = c0; c < c1; c++) {
       float *o = out + (long)(j0 + c) * W + h;
       vf a = wasm_v128_load(o);
