@@ -331,20 +331,43 @@ export function memoryBytes(): number {
   return runtime ? runtime.memory.buffer.byteLength : 0;
 }
 
+/** Bytes of the last call: inputs and outputs copied in, and the kernel's own working memory. */
+export interface CallMemory {
+  /** Everything the call placed in the wasm memory (above the module's stack). */
+  totalBytes: number;
+  /** The padded copies of inputs and outputs (q, k, v, mask, bias, o, lse, and in backward dO, dQ, dK, dV, dBias). */
+  ioBytes: number;
+  /** Working memory: parameters, per-thread scratch and workers' stacks. */
+  workBytes: number;
+}
+
+let lastCall: CallMemory = { totalBytes: 0, ioBytes: 0, workBytes: 0 };
+
+/** Memory use of the last forward or backward call (the bench reports it). */
+export function lastCallMemory(): CallMemory {
+  return { ...lastCall };
+}
+
 /** A bump allocator over the memory for one call. */
 class Arena {
   private top: number;
+  /** Bytes allocated as working memory (params, scratch); the rest are inputs and outputs. */
+  work = 0;
   constructor(private readonly rt: Runtime) {
     this.top = rt.heapStart;
   }
-  alloc(bytes: number): number {
+  alloc(bytes: number, work = false): number {
     const at = Math.ceil(this.top / 16) * 16;
     this.top = at + bytes;
+    if (work) this.work += bytes;
     return at;
   }
   /** Grows the memory to hold everything allocated; call before writing. */
   commit(): void {
     const need = this.top;
+    const total = this.top - this.rt.stackBase;
+    const workers = this.rt.heapStart - this.rt.stackBase;
+    lastCall = { totalBytes: total, workBytes: this.work + workers, ioBytes: total - this.work - workers };
     const have = this.rt.memory.buffer.byteLength;
     if (need > have) this.rt.memory.grow(Math.ceil((need - have) / PAGE));
   }
@@ -419,8 +442,8 @@ function layout(rt: Runtime, a: Arena, pr: KernelProblem, threads: number): Layo
   const scratchStride = roundUp(rt.exports.attn_scratch_bytes(Hp, Hvp), 64);
   return {
     Tp, Sp, Hp, Hvp, BN,
-    params: a.alloc(P.COUNT * 4),
-    scratch: a.alloc(scratchStride * threads),
+    params: a.alloc(P.COUNT * 4, true),
+    scratch: a.alloc(scratchStride * threads, true),
     scratchStride,
     q: a.alloc(BN * Tp * Hp * 4),
     k: a.alloc(BN * Sp * Hp * 4),
@@ -541,6 +564,7 @@ export function backward(pr: KernelProblem, fwd: ForwardResult, dOut: ArrayLike<
   const biasSize = pr.bias ? pr.bias.data.length : 0;
   const slots = sharedBias ? DBIAS_SLOTS : 1;
   const dbias = pr.bias ? a.alloc(biasSize * slots * 4) : 0;
+  a.work += biasSize * (slots - 1) * 4; // the partial sums beyond the first are working memory
   a.commit();
   const { i32, f32 } = writeInputs(rt, L, pr, threads);
   copyPadded(f32, L.o, fwd.out, BN, pr.T, pr.Hv, L.Tp, L.Hvp);
