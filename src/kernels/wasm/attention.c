@@ -27,7 +27,7 @@
 
 typedef v128_t vf;
 
-#define QB 64 /* query rows per forward work item */
+#define QB 128 /* query rows per forward work item */
 #define KP 64 /* keys per panel */
 
 /* Parameter block, int32 slots (see src/kernels/wasm/runtime.ts). */
@@ -223,26 +223,52 @@ static void value_mean(const float *v, int S, int Hv, float *out) {
 __attribute__((noinline)) static void accumulate4(float *acc, int accStride, const float *coef, const float *rows, int W, int j0, int c0, int c1, const uint8_t *bad) {
   unsigned badtiles = 0; /* bit t/8: the tile holds a key with a non-finite row */
   if (bad) for (int c = c0; c < c1; c++) if (bad[c]) badtiles |= 1u << (c / 8);
-  for (int h = 0; h < W; h += 4) {
-    vf a0 = wasm_v128_load(acc + h), a1 = wasm_v128_load(acc + accStride + h);
-    vf a2 = wasm_v128_load(acc + 2 * accStride + h), a3 = wasm_v128_load(acc + 3 * accStride + h);
+  int h = 0;
+  /* 4 rows × 8 columns in registers while the keys stream by */
+  for (; h + 8 <= W; h += 8) {
+    float *r0 = acc + h, *r1 = acc + accStride + h, *r2 = acc + 2 * accStride + h, *r3 = acc + 3 * accStride + h;
+    vf a0 = wasm_v128_load(r0), a1 = wasm_v128_load(r1), a2 = wasm_v128_load(r2), a3 = wasm_v128_load(r3);
+    vf b0 = wasm_v128_load(r0 + 4), b1 = wasm_v128_load(r1 + 4), b2 = wasm_v128_load(r2 + 4), b3 = wasm_v128_load(r3 + 4);
     for (int t = c0; t < c1; t += 8) {
       if (!(badtiles >> (t / 8) & 1u)) {
         for (int c = t; c < t + 8; c++) {
-          const vf x = wasm_v128_load(rows + (long)(j0 + c) * W + h);
-          a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load32_splat(coef + c), x));
-          a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(wasm_v128_load32_splat(coef + KP + c), x));
-          a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(wasm_v128_load32_splat(coef + 2 * KP + c), x));
-          a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(wasm_v128_load32_splat(coef + 3 * KP + c), x));
+          const float *xr = rows + (long)(j0 + c) * W + h;
+          const vf x = wasm_v128_load(xr), y = wasm_v128_load(xr + 4);
+          vf p = wasm_v128_load32_splat(coef + c);
+          a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(p, x)); b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(p, y));
+          p = wasm_v128_load32_splat(coef + KP + c);
+          a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(p, x)); b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(p, y));
+          p = wasm_v128_load32_splat(coef + 2 * KP + c);
+          a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(p, x)); b2 = wasm_f32x4_add(b2, wasm_f32x4_mul(p, y));
+          p = wasm_v128_load32_splat(coef + 3 * KP + c);
+          a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(p, x)); b3 = wasm_f32x4_add(b3, wasm_f32x4_mul(p, y));
         }
       } else {
         for (int c = t; c < t + 8; c++) {
-          const vf x = wasm_v128_load(rows + (long)(j0 + c) * W + h);
-          if (!bad[c] || coef[c] != 0) a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load32_splat(coef + c), x));
-          if (!bad[c] || coef[KP + c] != 0) a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(wasm_v128_load32_splat(coef + KP + c), x));
-          if (!bad[c] || coef[2 * KP + c] != 0) a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(wasm_v128_load32_splat(coef + 2 * KP + c), x));
-          if (!bad[c] || coef[3 * KP + c] != 0) a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(wasm_v128_load32_splat(coef + 3 * KP + c), x));
+          const float *xr = rows + (long)(j0 + c) * W + h;
+          const vf x = wasm_v128_load(xr), y = wasm_v128_load(xr + 4);
+          vf p;
+          if (!bad[c] || coef[c] != 0) { p = wasm_v128_load32_splat(coef + c); a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(p, x)); b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(p, y)); }
+          if (!bad[c] || coef[KP + c] != 0) { p = wasm_v128_load32_splat(coef + KP + c); a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(p, x)); b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(p, y)); }
+          if (!bad[c] || coef[2 * KP + c] != 0) { p = wasm_v128_load32_splat(coef + 2 * KP + c); a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(p, x)); b2 = wasm_f32x4_add(b2, wasm_f32x4_mul(p, y)); }
+          if (!bad[c] || coef[3 * KP + c] != 0) { p = wasm_v128_load32_splat(coef + 3 * KP + c); a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(p, x)); b3 = wasm_f32x4_add(b3, wasm_f32x4_mul(p, y)); }
         }
+      }
+    }
+    wasm_v128_store(r0, a0); wasm_v128_store(r1, a1); wasm_v128_store(r2, a2); wasm_v128_store(r3, a3);
+    wasm_v128_store(r0 + 4, b0); wasm_v128_store(r1 + 4, b1); wasm_v128_store(r2 + 4, b2); wasm_v128_store(r3 + 4, b3);
+  }
+  for (; h < W; h += 4) {
+    vf a0 = wasm_v128_load(acc + h), a1 = wasm_v128_load(acc + accStride + h);
+    vf a2 = wasm_v128_load(acc + 2 * accStride + h), a3 = wasm_v128_load(acc + 3 * accStride + h);
+    for (int t = c0; t < c1; t += 8) {
+      const int tb = badtiles >> (t / 8) & 1u;
+      for (int c = t; c < t + 8; c++) {
+        const vf x = wasm_v128_load(rows + (long)(j0 + c) * W + h);
+        if (!tb || !bad[c] || coef[c] != 0) a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load32_splat(coef + c), x));
+        if (!tb || !bad[c] || coef[KP + c] != 0) a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(wasm_v128_load32_splat(coef + KP + c), x));
+        if (!tb || !bad[c] || coef[2 * KP + c] != 0) a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(wasm_v128_load32_splat(coef + 2 * KP + c), x));
+        if (!tb || !bad[c] || coef[3 * KP + c] != 0) a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(wasm_v128_load32_splat(coef + 3 * KP + c), x));
       }
     }
     wasm_v128_store(acc + h, a0); wasm_v128_store(acc + accStride + h, a1);
@@ -256,10 +282,30 @@ __attribute__((noinline)) static void accumulate4(float *acc, int accStride, con
  * (x is a query-side row, finite or the caller's own NaN).
  */
 __attribute__((noinline)) static void scatter4(float *out, int W, const float *coef, const float *x, int xStride, int j0, int c0, int c1) {
-  for (int h = 0; h < W; h += 4) {
+  int h = 0;
+  for (; h + 8 <= W; h += 8) {
     const vf x0 = wasm_v128_load(x + h), x1 = wasm_v128_load(x + xStride + h);
     const vf x2 = wasm_v128_load(x + 2 * xStride + h), x3 = wasm_v128_load(x + 3 * xStride + h);
-#pragma clang loop unroll_count(4)
+    const vf y0 = wasm_v128_load(x + h + 4), y1 = wasm_v128_load(x + xStride + h + 4);
+    const vf y2 = wasm_v128_load(x + 2 * xStride + h + 4), y3 = wasm_v128_load(x + 3 * xStride + h + 4);
+#pragma clang loop unroll_count(2)
+    for (int c = c0; c < c1; c++) {
+      float *o = out + (long)(j0 + c) * W + h;
+      vf a = wasm_v128_load(o), b = wasm_v128_load(o + 4);
+      vf p = wasm_v128_load32_splat(coef + c);
+      a = wasm_f32x4_add(a, wasm_f32x4_mul(p, x0)); b = wasm_f32x4_add(b, wasm_f32x4_mul(p, y0));
+      p = wasm_v128_load32_splat(coef + KP + c);
+      a = wasm_f32x4_add(a, wasm_f32x4_mul(p, x1)); b = wasm_f32x4_add(b, wasm_f32x4_mul(p, y1));
+      p = wasm_v128_load32_splat(coef + 2 * KP + c);
+      a = wasm_f32x4_add(a, wasm_f32x4_mul(p, x2)); b = wasm_f32x4_add(b, wasm_f32x4_mul(p, y2));
+      p = wasm_v128_load32_splat(coef + 3 * KP + c);
+      a = wasm_f32x4_add(a, wasm_f32x4_mul(p, x3)); b = wasm_f32x4_add(b, wasm_f32x4_mul(p, y3));
+      wasm_v128_store(o, a); wasm_v128_store(o + 4, b);
+    }
+  }
+  for (; h < W; h += 4) {
+    const vf x0 = wasm_v128_load(x + h), x1 = wasm_v128_load(x + xStride + h);
+    const vf x2 = wasm_v128_load(x + 2 * xStride + h), x3 = wasm_v128_load(x + 3 * xStride + h);
     for (int c = c0; c < c1; c++) {
       float *o = out + (long)(j0 + c) * W + h;
       vf a = wasm_v128_load(o);

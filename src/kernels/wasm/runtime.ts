@@ -534,7 +534,7 @@ function requireRuntime(): Runtime {
 export function forward(pr: KernelProblem): ForwardResult {
   const rt = requireRuntime();
   const BN = pr.B * pr.N;
-  const items = BN * Math.ceil(roundUp(pr.T, 4) / 64);
+  const items = BN * Math.ceil(roundUp(pr.T, 4) / 128); // attention.c: QB = 128 rows per item
   // The pool's size decides the round-robin; workers past `threads` see tid >= THREADS and do nothing.
   const threads = threadsFor(rt, items);
   const a = new Arena(rt);
