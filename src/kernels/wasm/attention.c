@@ -28,7 +28,7 @@
 typedef v128_t vf;
 
 #define QB 128 /* query rows per forward work item */
-#define KP 64 /* keys per panel */
+#define KP 128 /* keys per panel */
 
 /* Parameter block, int32 slots (see src/kernels/wasm/runtime.ts). */
 enum {
