@@ -206,7 +206,8 @@ async function backward(backend: string): Promise<void> {
 // PyTorch's CPU scaled_dot_product_attention (TORCH_PYTHON). GFLOP/s count
 // 4·B·N·T·S·H for the forward (half with causal) and 2.5× that for the
 // backward (so forward+backward = 3.5×); "of ceiling" divides by threads ×
-// the register-only SIMD128 loop measured here, on this machine, in this run.
+// the register-only SIMD128 loop measured on this machine right after the
+// row (median of three; the machine's load moves within a run).
 // ---------------------------------------------------------------------------
 
 interface KernelRow {
@@ -280,15 +281,19 @@ async function kernelSection(): Promise<void> {
   ceiling = Math.max(...peaks);
   console.log(`kernel: SIMD128 ceiling (register-only f32x4 mul+add loop, one core): ${ceiling.toFixed(1)} GFLOP/s (best of ${peaks.map((p) => p.toFixed(1)).join(', ')})`);
   const lengths = quick ? [256, 512] : [1024, 2048, 4096];
-  const torch = torchAnchor(lengths);
   const runs = quick ? 3 : 5;
   for (const T of lengths) {
+    // PyTorch first, at the same length, so both are timed in the same minutes.
+    const torch = torchAnchor([T]);
     const [q, k, v] = inputs(T, T, 21);
     const fl = 4 * B * N * T * T * H;
     const rec = (name: string, threads: number | string, m: { ms: number; runs: number }, work: number, note?: string) => {
       const gflops = work / (m.ms * 1e6);
       const per = typeof threads === 'number' ? threads : 1;
-      kernelRecord({ case: name, T, threads, ms: m.ms, runs: m.runs, gflops, ofCeiling: typeof threads === 'number' ? gflops / (per * ceiling) : undefined, note });
+      // The ceiling measured next to the row (median of 3 short loops): the machine's load shifts within a run.
+      const here = typeof threads === 'number' ? median([0, 1, 2].map(() => simdPeakGflops(1, 1_000_000))) : 0;
+      const ofCeiling = typeof threads === 'number' ? gflops / (per * here) : undefined;
+      kernelRecord({ case: name, T, threads, ms: m.ms, runs: m.runs, gflops, ofCeiling, note: (note ? `${note}, ` : '') + (here ? `ceiling here ${here.toFixed(1)}` : '') });
       return m;
     };
     // Baselines: v0.1 (blocked), the bare products.

@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { AttentionError } from '../../errors';
-import { backward, forward, MAX_THREADS, memoryBytes, runtimeStatus, setThreads, terminateThreads } from './runtime';
+import { backward, forward, MAX_THREADS, memoryBytes, runtimeReady, runtimeStatus, setThreads, terminateThreads } from './runtime';
 import type { ForwardResult, KernelProblem } from './runtime';
 
 /** What the fused kernel computes: `softmax(Q·Kᵀ·scale + bias | visible)·V`. */
@@ -56,6 +56,17 @@ export interface WasmKernelStatus {
 
 /** Reports whether the fused kernel can run in this environment (loads the module on first call). */
 export function wasmKernelStatus(): WasmKernelStatus {
+  return runtimeStatus();
+}
+
+/**
+ * Resolves with the kernel's status once its module is compiled. In Node it
+ * compiles synchronously on first use; a browser's main thread compiles it
+ * asynchronously, and until then `wasmKernelStatus()` reports it unavailable
+ * (the tfjs paths run instead).
+ */
+export async function wasmKernelReady(): Promise<WasmKernelStatus> {
+  await runtimeReady();
   return runtimeStatus();
 }
 

@@ -254,6 +254,9 @@ interface Runtime {
 
 let runtime: Runtime | null = null;
 let loadError: string | null = null;
+/** An asynchronous compile under way (browsers' main thread), and its result. */
+let pending: Promise<void> | null = null;
+let compiled: WebAssembly.Module | null = null;
 let threadSetting: number | null = null;
 
 function init(): Runtime | null {
@@ -269,8 +272,25 @@ function init(): Runtime | null {
     }
     const nb = nodeBuiltins();
     const canShare = nb !== null && typeof SharedArrayBuffer === 'function';
+    if (pending && !compiled) return null;
     const bytes = decodeBase64(canShare ? KERNEL_WASM_MT_BASE64 : KERNEL_WASM_BASE64);
-    const module = new WebAssembly.Module(bytes);
+    let module: WebAssembly.Module;
+    try {
+      module = compiled ?? new WebAssembly.Module(bytes);
+    } catch (e) {
+      // Browsers refuse to compile large modules synchronously on the main
+      // thread: compile asynchronously and report unavailable until done.
+      if (!(e instanceof RangeError) || pending) throw e;
+      pending = WebAssembly.compile(bytes).then(
+        (m) => {
+          compiled = m;
+        },
+        (err: unknown) => {
+          loadError = `the kernel module could not be compiled (${err instanceof Error ? err.message : String(err)})`;
+        },
+      );
+      return null;
+    }
     const memory = canShare
       ? new WebAssembly.Memory({ initial: 32, maximum: 65536, shared: true })
       : new WebAssembly.Memory({ initial: 32 });
@@ -297,6 +317,7 @@ function init(): Runtime | null {
 /** Whether the kernel can run here, and why not. */
 export function runtimeStatus(): { available: boolean; reason?: string; threads: number } {
   const rt = init();
+  if (!rt && pending && !loadError) return { available: false, reason: 'the kernel module is still compiling (await wasmKernelReady())', threads: 1 };
   if (!rt) return { available: false, reason: loadError ?? 'unknown', threads: 1 };
   return { available: true, threads: effectiveThreads(rt) };
 }
@@ -310,6 +331,13 @@ function defaultThreads(rt: Runtime): number {
 function effectiveThreads(rt: Runtime): number {
   if (!rt.pool || rt.pool.broken) return 1;
   return Math.min(THREAD_LIMIT, threadSetting ?? defaultThreads(rt));
+}
+
+/** Resolves once the module is compiled (at once where it compiles synchronously, as in Node). */
+export async function runtimeReady(): Promise<void> {
+  init();
+  if (pending) await pending;
+  init();
 }
 
 /** Sets the thread count (null restores the default: min(2, cores) in Node, 1 elsewhere). */
