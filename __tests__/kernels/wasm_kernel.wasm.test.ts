@@ -174,6 +174,8 @@ describe('wasmFusedAttention', () => {
     ['bias per head [1,N,T,S]', { B: 2, N: 2, T: 11, S: 13, H: 4, Hv: 4, biasShape: [1, 2, 11, 13] }],
     ['bias shared [1,1,1,S] with mask and causal', { B: 2, N: 3, T: 12, S: 12, H: 5, Hv: 2, biasShape: [1, 1, 1, 12], maskShape: [2, 1, 12, 1], hide: 0.2, causal: true }],
     ['bias [B,1,T,1] with window', { B: 2, N: 2, T: 20, S: 20, H: 4, Hv: 4, biasShape: [2, 1, 20, 1], window: 3 }],
+    ['a window wider than int32 arithmetic allows', { B: 1, N: 1, T: 9, S: 7, H: 4, Hv: 4, window: 2 ** 31 - 1 }],
+    ['a causal window wider than the sequence', { B: 1, N: 1, T: 9, S: 7, H: 4, Hv: 4, window: 2 ** 31 - 1, causal: true }],
   ];
   it.each(cases)('matches the float64 reference, forward and gradients: %s', (_name, c) => {
     check(c, 100);

@@ -174,7 +174,8 @@ export function wasmFusedAttention(input: FusedKernelInput): tf.Tensor {
     B, N, T, S, H, Hv,
     scale: input.scale,
     causal: input.causal,
-    window: input.window ?? -1,
+    // Any window of T + S or more hides nothing; clamped so the kernel's 32-bit index maths cannot overflow.
+    window: input.window === null ? -1 : Math.min(input.window, T + S),
     uniform: input.emptyRows === 'uniform',
     q: q.dataSync() as Float32Array,
     k: k.dataSync() as Float32Array,

@@ -14,6 +14,7 @@
  * Shape legend: B batch, N heads, T query length, S key length, H head size,
  * Hv value depth.
  */
+import { AttentionError } from '../../errors';
 import { KERNEL_WASM_BASE64, KERNEL_WASM_MT_BASE64 } from './module';
 
 /** A problem in plain arrays, dense row-major. */
@@ -397,7 +398,15 @@ class Arena {
     const workers = this.rt.heapStart - this.rt.stackBase;
     lastCall = { totalBytes: total, workBytes: this.work + workers, ioBytes: total - this.work - workers };
     const have = this.rt.memory.buffer.byteLength;
-    if (need > have) this.rt.memory.grow(Math.ceil((need - have) / PAGE));
+    if (need > have) {
+      try {
+        this.rt.memory.grow(Math.ceil((need - have) / PAGE));
+      } catch (e) {
+        throw new AttentionError(
+          `wasmFusedAttention: expected inputs and outputs that fit the kernel's 4 GiB wasm32 memory, but got a problem needing ${(need / 2 ** 20).toFixed(0)} MiB (${e instanceof Error ? e.message : String(e)}).`,
+        );
+      }
+    }
   }
 }
 
