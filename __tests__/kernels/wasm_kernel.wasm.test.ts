@@ -133,6 +133,29 @@ describe('wasmKernelStatus', () => {
   });
 });
 
+describe('without SIMD128', () => {
+  it('reports the kernel unavailable with the reason, and wasmFusedAttention refuses clearly', () => {
+    const validate = WebAssembly.validate;
+    WebAssembly.validate = () => false;
+    try {
+      jest.isolateModules(() => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const fresh = require('../../src/kernels/wasm') as typeof import('../../src/kernels/wasm');
+        expect(fresh.wasmKernelStatus()).toEqual({ available: false, reason: 'WebAssembly SIMD128 is not supported here', threads: 1 });
+        const x = tf.zeros([1, 1, 2, 4]);
+        const before = tf.memory().numTensors;
+        expect(() =>
+          fresh.wasmFusedAttention({ query: x, key: x, value: x, mask: null, bias: null, scale: 1, causal: false, window: null, emptyRows: 'zeros' }),
+        ).toThrow(/wasmFusedAttention: expected a WebAssembly SIMD128 environment, but got none here \(WebAssembly SIMD128 is not supported here\)/);
+        expect(tf.memory().numTensors).toBe(before);
+        x.dispose();
+      });
+    } finally {
+      WebAssembly.validate = validate;
+    }
+  });
+});
+
 describe('refExactAttention (the float64 reference itself)', () => {
   it('has gradients that match central finite differences of its own output', () => {
     const c: Case = { B: 1, N: 1, T: 3, S: 4, H: 3, Hv: 2, maskShape: [1, 1, 3, 4], biasShape: [1, 1, 1, 4], hide: 0.25 };

@@ -4,7 +4,7 @@
  * `softmax(Q·Kᵀ·scale + bias | visible)·V` computed FlashAttention-2 style in
  * C compiled to wasm32 + SIMD128 (./attention.c, built by
  * scripts/build-wasm.sh and inlined as base64 in ./module.ts): online softmax
- * over 64-key panels, 4 query rows × 8 keys in SIMD registers, the
+ * over 128-key panels, 4 query rows × 8 keys in SIMD registers, the
  * log-sum-exp saved per row, and a backward pass that recomputes the
  * probabilities block by block. Neither pass materializes `[T, S]`.
  * Masking is exact: a key that is not visible gets exactly zero weight and

@@ -5,7 +5,7 @@
  * on worker threads that share that memory. No tfjs here: ./index.ts wraps
  * this in tf.customGrad.
  *
- * Threads: work items are split round-robin (forward: a head × 64 query
+ * Threads: work items are split round-robin (forward: a head × 128 query
  * rows; backward: a head), the calling thread takes its share and then waits
  * with Atomics.wait, so the API stays synchronous. Each item is computed the
  * same way whatever the thread count, so results are bit-identical for 1, 2
@@ -86,7 +86,7 @@ interface Exports {
   attn_simd_peak(iters: number, x: number): number;
 }
 
-// A module with one SIMD128 instruction (i8x16.popcnt-free v128.const): validates only where SIMD128 is supported.
+// A tiny module using SIMD128 (i32.const 0; i8x16.splat; i8x16.popcnt): validates only where SIMD128 is supported.
 const SIMD_PROBE = new Uint8Array([
   0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
 ]);
