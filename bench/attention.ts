@@ -293,7 +293,7 @@ async function kernelSection(): Promise<void> {
       // The ceiling measured next to the row (median of 3 short loops): the machine's load shifts within a run.
       const here = typeof threads === 'number' ? median([0, 1, 2].map(() => simdPeakGflops(1, 1_000_000))) : 0;
       const ofCeiling = typeof threads === 'number' ? gflops / (per * here) : undefined;
-      kernelRecord({ case: name, T, threads, ms: m.ms, runs: m.runs, gflops, ofCeiling, note: (note ? `${note}, ` : '') + (here ? `ceiling here ${here.toFixed(1)}` : '') });
+      kernelRecord({ case: name, T, threads, ms: m.ms, runs: m.runs, gflops, ofCeiling, note: [note, here ? `ceiling here ${here.toFixed(1)}` : ''].filter(Boolean).join(', ') });
       return m;
     };
     // Baselines: v0.1 (blocked), the bare products.
