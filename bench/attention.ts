@@ -251,6 +251,23 @@ function timeIt(f: () => tf.Tensor | tf.Tensor[], maxRuns: number, budgetMs: num
   return { ms: median(times), runs: times.length };
 }
 
+/** Median wall ms of each case, the cases called in turn for `rounds` rounds after one warm-up each. */
+function interleaved(cases: [string, () => tf.Tensor | tf.Tensor[]][], rounds: number): Map<string, { ms: number; runs: number }> {
+  const once = (f: () => tf.Tensor | tf.Tensor[]): number => {
+    const t0 = performance.now();
+    const out = f();
+    const list = Array.isArray(out) ? out : [out];
+    list.forEach((x) => x.dataSync());
+    const dt = performance.now() - t0;
+    tf.dispose(list);
+    return dt;
+  };
+  const times = new Map<string, number[]>(cases.map(([name]) => [name, []]));
+  for (const [, f] of cases) once(f);
+  for (let r = 0; r < rounds; r++) for (const [name, f] of cases) times.get(name)!.push(once(f));
+  return new Map([...times].map(([name, ts]) => [name, { ms: median(ts), runs: ts.length }]));
+}
+
 function kernelFn(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, causal: boolean) {
   return (a = q, b = k, c = v) =>
     wasmFusedAttention({ query: a, key: b, value: c, mask: null, bias: null, scale: 1 / Math.sqrt(H), causal, window: null, emptyRows: 'zeros' });
@@ -296,32 +313,46 @@ async function kernelSection(): Promise<void> {
       kernelRecord({ case: name, T, threads, ms: m.ms, runs: m.runs, gflops, ofCeiling, note: [note, here ? `ceiling here ${here.toFixed(1)}` : ''].filter(Boolean).join(', ') });
       return m;
     };
-    // Baselines: v0.1 (blocked), the bare products.
-    const v01 = rec('v0.1 forward (sdpa blocked)', 'tf', timeIt(() => scaledDotProductAttention(q, k, v, { implementation: 'blocked' }), runs, 60000), fl);
+    // The compared cases run interleaved, round by round (one call of each per
+    // round, after a warm-up of each), so that their ratios see the same load.
     const floor = floorFn(q, k, v);
-    const fm = rec('tfjs bare 2-D products Q·Kᵀ, P·V', 'tf', timeIt(floor.f, runs, 60000), fl);
-    floor.dispose();
-    const fwd: Record<string, number> = {};
+    const fwdCases: [string, () => tf.Tensor | tf.Tensor[]][] = [
+      ['v01', () => scaledDotProductAttention(q, k, v, { implementation: 'blocked' })],
+      ['products', floor.f],
+    ];
     for (const causal of [false, true]) {
       for (const threads of [1, 2]) {
-        setWasmKernelThreads(threads);
-        const m = timeIt(() => kernelFn(q, k, v, causal)(), runs, 60000);
-        fwd[`${causal}:${threads}`] = m.ms;
+        fwdCases.push([`${causal}:${threads}`, () => (setWasmKernelThreads(threads), kernelFn(q, k, v, causal)())]);
+      }
+    }
+    const fm = interleaved(fwdCases, runs);
+    floor.dispose();
+    const v01 = rec('v0.1 forward (sdpa blocked)', 'tf', fm.get('v01')!, fl);
+    const pm = rec('tfjs bare 2-D products Q·Kᵀ, P·V', 'tf', fm.get('products')!, fl);
+    for (const causal of [false, true]) {
+      for (const threads of [1, 2]) {
+        const m = fm.get(`${causal}:${threads}`)!;
         const notes: string[] = [];
-        if (!causal) notes.push(`v0.1/this ${(v01.ms / m.ms).toFixed(2)}`, `products/this ${(fm.ms / m.ms).toFixed(2)}`);
-        else notes.push(`full/causal ${(fwd[`false:${threads}`] / m.ms).toFixed(2)}`);
-        if (threads === 2) notes.push(`1 thread/2 threads ${(fwd[`${causal}:1`] / m.ms).toFixed(2)}`);
+        if (!causal) notes.push(`v0.1/this ${(v01.ms / m.ms).toFixed(2)}`, `products/this ${(pm.ms / m.ms).toFixed(2)}`);
+        else notes.push(`full/causal ${(fm.get(`false:${threads}`)!.ms / m.ms).toFixed(2)}`);
+        if (threads === 2) notes.push(`1 thread/2 threads ${(fm.get(`${causal}:1`)!.ms / m.ms).toFixed(2)}`);
         const t = torch.get(`fwd:${causal}:${T}`);
         if (t && threads === 2) notes.push(`torch(2 thr)/this ${(t.ms / m.ms).toFixed(2)}`);
         rec(`kernel forward${causal ? ' causal' : ''}`, threads, m, causal ? fl / 2 : fl, notes.join(', '));
       }
     }
+    const bwdCases: [string, () => tf.Tensor | tf.Tensor[]][] = [];
+    for (const causal of [false, true]) {
+      for (const threads of [1, 2]) {
+        const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(kernelFn(q, k, v, causal)(a, b, c)));
+        bwdCases.push([`${causal}:${threads}`, () => (setWasmKernelThreads(threads), g([q, k, v]))]);
+      }
+    }
+    const bm = interleaved(bwdCases, quick ? 2 : 3);
     const both: Record<string, number> = {};
     for (const causal of [false, true]) {
       for (const threads of [1, 2]) {
-        setWasmKernelThreads(threads);
-        const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(kernelFn(q, k, v, causal)(a, b, c)));
-        const m = timeIt(() => g([q, k, v]), quick ? 2 : 3, 60000);
+        const m = bm.get(`${causal}:${threads}`)!;
         both[`${causal}:${threads}`] = m.ms;
         const notes: string[] = [];
         if (causal) notes.push(`full/causal ${(both[`false:${threads}`] / m.ms).toFixed(2)}`);
