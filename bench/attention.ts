@@ -206,8 +206,8 @@ async function backward(backend: string): Promise<void> {
 // PyTorch's CPU scaled_dot_product_attention (TORCH_PYTHON). GFLOP/s count
 // 4·B·N·T·S·H for the forward (half with causal) and 2.5× that for the
 // backward (so forward+backward = 3.5×); "of ceiling" divides by threads ×
-// the register-only SIMD128 loop measured on this machine right after the
-// row (median of three; the machine's load moves within a run).
+// the register-only SIMD128 loop measured here, on this machine, in this run
+// (its best of three: the machine's capability, not its momentary load).
 // ---------------------------------------------------------------------------
 
 interface KernelRow {
@@ -307,10 +307,8 @@ async function kernelSection(): Promise<void> {
     const rec = (name: string, threads: number | string, m: { ms: number; runs: number }, work: number, note?: string) => {
       const gflops = work / (m.ms * 1e6);
       const per = typeof threads === 'number' ? threads : 1;
-      // The ceiling measured next to the row (median of 3 short loops): the machine's load shifts within a run.
-      const here = typeof threads === 'number' ? median([0, 1, 2].map(() => simdPeakGflops(1, 1_000_000))) : 0;
-      const ofCeiling = typeof threads === 'number' ? gflops / (per * here) : undefined;
-      kernelRecord({ case: name, T, threads, ms: m.ms, runs: m.runs, gflops, ofCeiling, note: [note, here ? `ceiling here ${here.toFixed(1)}` : ''].filter(Boolean).join(', ') });
+      const ofCeiling = typeof threads === 'number' ? gflops / (per * ceiling) : undefined;
+      kernelRecord({ case: name, T, threads, ms: m.ms, runs: m.runs, gflops, ofCeiling, note });
       return m;
     };
     // The compared cases run interleaved, round by round (one call of each per
