@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
+import * as os from 'node:os';
 import {
   setWasmKernelThreads,
   terminateWasmKernelThreads,
@@ -130,6 +131,14 @@ describe('wasmKernelStatus', () => {
     expect(s.available).toBe(true);
     expect(s.reason).toBeUndefined();
     expect(s.threads).toBeGreaterThanOrEqual(1);
+  });
+
+  it('uses min(2, available cores) threads by default in Node, and the count set', () => {
+    setWasmKernelThreads(null);
+    expect(wasmKernelStatus().threads).toBe(Math.min(2, os.availableParallelism()));
+    setWasmKernelThreads(3);
+    expect(wasmKernelStatus().threads).toBe(3);
+    setWasmKernelThreads(null);
   });
 });
 
