@@ -165,12 +165,35 @@ const C_DONE = 3;
 const C_READY = 4;
 const C_ERROR = 5;
 
+type Terminable = { terminate(): Promise<number> };
+
+/**
+ * Stops the workers of a pool nobody can reach any more (e.g. a test runner
+ * that drops its module registry between files), so that their threads and
+ * the memory they share do not outlive it. Where FinalizationRegistry is
+ * missing, the workers stay (idle, unref'd) until the process ends.
+ */
+const reaper = (() => {
+  const FR = (globalThis as { FinalizationRegistry?: new (f: (held: Terminable[]) => void) => { register(o: object, held: Terminable[]): void } }).FinalizationRegistry;
+  return FR ? new FR((held) => held.forEach((w) => void w.terminate())) : null;
+})();
+
 class Pool {
   readonly control = new Int32Array(new SharedArrayBuffer(64));
-  private workers: { terminate(): Promise<number> }[] = [];
-  broken = false;
+  /** Never reassigned: the reaper holds this very array. */
+  private readonly workers: Terminable[] = [];
+  /** Shared with the workers' event listeners, which must not hold the pool itself (the reaper needs it unreachable). */
+  private readonly state = { broken: false };
+  get broken(): boolean {
+    return this.state.broken;
+  }
+  set broken(b: boolean) {
+    this.state.broken = b;
+  }
 
-  constructor(private readonly nb: NodeBuiltins, private readonly module: WebAssembly.Module, private readonly memory: WebAssembly.Memory, private readonly stackBase: number) {}
+  constructor(private readonly nb: NodeBuiltins, private readonly module: WebAssembly.Module, private readonly memory: WebAssembly.Memory, private readonly stackBase: number) {
+    reaper?.register(this, this.workers);
+  }
 
   /** Workers ready (spawns up to n-1 of them; waits up to 10 s for them to start). */
   ensure(n: number): number {
@@ -182,8 +205,9 @@ class Pool {
         workerData: { module: this.module, memory: this.memory, control: this.control.buffer, tid, stackTop: this.stackBase + tid * WORKER_STACK },
       });
       w.unref();
+      const state = this.state;
       w.on('error', () => {
-        this.broken = true;
+        state.broken = true;
       });
       this.workers.push(w);
     }
@@ -237,7 +261,7 @@ class Pool {
     Atomics.add(c, C_GEN, 1);
     Atomics.notify(c, C_GEN);
     const all = Promise.all(this.workers.map((w) => w.terminate()));
-    this.workers = [];
+    this.workers.length = 0;
     return all;
   }
 }
