@@ -17,6 +17,7 @@ import {
   wasmKernelStatus,
 } from '../../src/kernels/wasm';
 import type { FusedKernelInput } from '../../src/kernels/wasm';
+import { lastCallThreads } from '../../src/kernels/wasm/runtime';
 import { arr, randn, refExactAttention, rng } from '../reference';
 import type { Arr, ExactOptions } from '../reference';
 
@@ -249,9 +250,12 @@ describe('wasmFusedAttention', () => {
     setWasmKernelThreads(1);
     expect(wasmKernelStatus().threads).toBe(1);
     const one = runKernel(c, b);
+    expect(lastCallThreads()).toBe(1);
     setWasmKernelThreads(2);
     expect(wasmKernelStatus().threads).toBe(2);
     const two = runKernel(c, b);
+    // The backward ran last, split over 2 threads (the worker started and took its heads).
+    expect(lastCallThreads()).toBe(2);
     setWasmKernelThreads(null);
     expect(Array.from(two.out)).toEqual(Array.from(one.out));
     for (let i = 0; i < 4; i++) expect(Array.from(two.grads[i])).toEqual(Array.from(one.grads[i]));

@@ -576,7 +576,15 @@ function threadsFor(rt: Runtime, items: number): number {
   return n;
 }
 
+let lastThreads = 0;
+
+/** Threads the last forward or backward call actually ran on (tests check that work was split). */
+export function lastCallThreads(): number {
+  return lastThreads;
+}
+
 function dispatch(rt: Runtime, op: 1 | 2, params: number, threads: number): void {
+  lastThreads = threads <= 1 || !rt.pool ? 1 : threads;
   const f = op === 1 ? rt.exports.attn_forward : rt.exports.attn_backward;
   if (threads <= 1 || !rt.pool) {
     f(params, 0);
