@@ -416,3 +416,109 @@ export function refTokenAndPositionEmbedding(ids: Arr, tokens: Arr, positions: A
   }
   return out;
 }
+
+/** Options of the exact-masking reference: the fused kernel's semantics. */
+export interface ExactOptions {
+  /** [B|1, N|1, T|1, S|1], nonzero = may attend. */
+  mask?: Arr;
+  /** [B|1, N|1, T|1, S|1], added to the scaled scores. */
+  bias?: Arr;
+  causal?: boolean;
+  window?: number;
+  scale: number;
+  emptyRows?: 'zeros' | 'uniform';
+}
+
+export interface ExactResult {
+  output: Arr;
+  dq: Arr;
+  dk: Arr;
+  dv: Arr;
+  /** In the bias's own shape, when a bias is given. */
+  dbias?: Arr;
+}
+
+/**
+ * Attention with exact masking over [B, N, T, H] / [B, N, S, H] / [B, N, S, Hv],
+ * and its gradients for an output gradient `dout` [B, N, T, Hv], in float64.
+ * A key that is hidden (mask, causal, window) gets weight exactly 0 and its
+ * key and value never enter a sum; a row with no visible key, or whose
+ * visible scores are all -inf, is empty: output 0 and no gradient ('zeros'),
+ * or the mean of all S values with dV += dO / S ('uniform').
+ */
+export function refExactAttention(q: Arr, k: Arr, v: Arr, dout: Arr | null, o: ExactOptions): ExactResult {
+  const [B, N, T, H] = q.shape;
+  const S = k.shape[2];
+  const Hv = v.shape[3];
+  const output = arr([B, N, T, Hv]);
+  const dq = arr(q.shape);
+  const dk = arr(k.shape);
+  const dv = arr(v.shape);
+  const dbias = o.bias ? arr(o.bias.shape) : undefined;
+  const at = (x: Arr, b: number, n: number, i: number, j: number): number => {
+    const [sb, sn, st, ss] = x.shape;
+    return ((((sb === 1 ? 0 : b) * sn + (sn === 1 ? 0 : n)) * st + (st === 1 ? 0 : i)) * ss) + (ss === 1 ? 0 : j);
+  };
+  for (let b = 0; b < B; b++) {
+    for (let n = 0; n < N; n++) {
+      const hq = (b * N + n) * T;
+      const hk = (b * N + n) * S;
+      for (let i = 0; i < T; i++) {
+        const s = new Float64Array(S);
+        const vis: boolean[] = [];
+        let m = -Infinity;
+        for (let j = 0; j < S; j++) {
+          let ok = true;
+          if (o.mask && o.mask.data[at(o.mask, b, n, i, j)] === 0) ok = false;
+          if (o.causal && j > i) ok = false;
+          if (o.window !== undefined && (j < i - o.window || (!o.causal && j > i + o.window))) ok = false;
+          vis.push(ok);
+          if (!ok) continue;
+          let d = 0;
+          for (let h = 0; h < H; h++) d += q.data[(hq + i) * H + h] * k.data[(hk + j) * H + h];
+          s[j] = d * o.scale + (o.bias ? o.bias.data[at(o.bias, b, n, i, j)] : 0);
+          if (s[j] > m || Number.isNaN(s[j])) m = Number.isNaN(m) ? m : s[j];
+        }
+        const orow = (hq + i) * Hv;
+        if (m === -Infinity) {
+          if (o.emptyRows === 'uniform' && S > 0) {
+            for (let j = 0; j < S; j++) {
+              for (let h = 0; h < Hv; h++) {
+                output.data[orow + h] += v.data[(hk + j) * Hv + h] / S;
+                if (dout) dv.data[(hk + j) * Hv + h] += dout.data[orow + h] / S;
+              }
+            }
+          }
+          continue;
+        }
+        const w = new Float64Array(S);
+        let z = 0;
+        for (let j = 0; j < S; j++) if (vis[j]) z += Math.exp(s[j] - m);
+        for (let j = 0; j < S; j++) {
+          w[j] = vis[j] ? Math.exp(s[j] - m) / z : 0;
+          if (w[j] === 0) continue;
+          for (let h = 0; h < Hv; h++) output.data[orow + h] += w[j] * v.data[(hk + j) * Hv + h];
+        }
+        if (!dout) continue;
+        const dP = new Float64Array(S);
+        let D = 0;
+        for (let j = 0; j < S; j++) {
+          if (w[j] === 0) continue;
+          for (let h = 0; h < Hv; h++) dP[j] += dout.data[orow + h] * v.data[(hk + j) * Hv + h];
+          D += w[j] * dP[j];
+        }
+        for (let j = 0; j < S; j++) {
+          if (w[j] === 0) continue;
+          const dS = w[j] * (dP[j] - D);
+          if (dbias && o.bias) dbias.data[at(o.bias, b, n, i, j)] += dS;
+          for (let h = 0; h < H; h++) {
+            dq.data[(hq + i) * H + h] += o.scale * dS * k.data[(hk + j) * H + h];
+            dk.data[(hk + j) * H + h] += o.scale * dS * q.data[(hq + i) * H + h];
+          }
+          for (let h = 0; h < Hv; h++) dv.data[(hk + j) * Hv + h] += w[j] * dout.data[orow + h];
+        }
+      }
+    }
+  }
+  return { output, dq, dk, dv, dbias };
+}

@@ -2,6 +2,7 @@
  * Shared test setup: selects the backend of the jest project (cpu or wasm)
  * and registers the shared matchers.
  */
+import { terminateWasmKernelThreads } from '../src/kernels/wasm';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
@@ -78,3 +79,7 @@ expect.extend({
     };
   },
 });
+
+// Each test file releases the fused kernel's worker threads when it ends
+// (they are unref'd, so this only keeps the workers from piling up).
+afterAll(() => terminateWasmKernelThreads());

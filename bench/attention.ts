@@ -19,15 +19,21 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
-import { scaledDotProductAttention } from '../src';
+import { scaledDotProductAttention, setWasmKernelThreads, wasmFusedAttention } from '../src';
 import type { ScaledDotProductOptions } from '../src';
+import { lastCallMemory, memoryBytes, simdPeakGflops } from '../src/kernels/wasm/runtime';
 
 const quick = process.argv.includes('--quick');
 const onlyBackend = process.argv.find((a) => a.startsWith('--backend='))?.split('=')[1];
 /** `--case=causal`: only the causal-vs-full rows. */
 const onlyCase = process.argv.find((a) => a.startsWith('--case='))?.split('=')[1];
+/** `--kernel`: only the fused wasm kernel's section (and the baselines it is compared with). */
+const onlyKernel = process.argv.includes('--kernel');
+/** A Python with torch for the PyTorch anchor (optional): TORCH_PYTHON=/path/to/python. */
+const torchPython = process.env.TORCH_PYTHON;
 const B = 1;
 const N = quick ? 2 : 8;
 const H = quick ? 16 : 64;
@@ -225,6 +231,220 @@ async function causalVsFull(backend: string, T: number, runs: number): Promise<v
   tf.dispose([q, k, v]);
 }
 // ---- end of causal vs full ------------------------------------------------------
+// ---------------------------------------------------------------------------
+// The fused WebAssembly SIMD kernel (issue 12), on the wasm backend.
+//
+// Rows: the kernel called directly (wasmFusedAttention), forward and
+// forward+backward, full and causal, on 1 and 2 threads; v0.1's path as the
+// baseline (scaledDotProductAttention with implementation 'blocked', v0.1's
+// auto on wasm); tfjs's bare 2-D products for the same shapes; optionally
+// PyTorch's CPU scaled_dot_product_attention (TORCH_PYTHON). GFLOP/s count
+// 4·B·N·T·S·H for the forward (half with causal) and 2.5× that for the
+// backward (so forward+backward = 3.5×); "of ceiling" divides by threads ×
+// the register-only SIMD128 loop measured here, on this machine, in this run
+// (its best of three: the machine's capability, not its momentary load).
+// ---------------------------------------------------------------------------
+
+interface KernelRow {
+  case: string;
+  T: number;
+  threads: number | string;
+  ms: number;
+  runs: number;
+  gflops: number;
+  ofCeiling?: number;
+  note?: string;
+}
+const kernelRows: KernelRow[] = [];
+let ceiling = 0;
+
+function kernelRecord(r: KernelRow): void {
+  kernelRows.push(r);
+  const f = (x: number | undefined, d = 2) => (x === undefined ? '' : x.toFixed(d));
+  console.log(
+    `kernel ${r.case.padEnd(34)} T=${String(r.T).padStart(5)} thr=${String(r.threads).padEnd(2)} ${f(r.ms, 1).padStart(9)} ms` +
+      ` ${f(r.gflops, 1).padStart(6)} GFLOP/s` + (r.ofCeiling !== undefined ? `  ${(100 * r.ofCeiling).toFixed(0)}% of ceiling` : '') +
+      (r.note ? `  ${r.note}` : ''),
+  );
+}
+
+/** Median wall ms of `f` (returns tensors to read and dispose) after one warm-up. */
+function timeIt(f: () => tf.Tensor | tf.Tensor[], maxRuns: number, budgetMs: number): { ms: number; runs: number } {
+  const once = (): number => {
+    const t0 = performance.now();
+    const out = f();
+    const list = Array.isArray(out) ? out : [out];
+    list.forEach((x) => x.dataSync());
+    const dt = performance.now() - t0;
+    tf.dispose(list);
+    return dt;
+  };
+  once();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < maxRuns && (times.length === 0 || performance.now() - start < budgetMs)) times.push(once());
+  return { ms: median(times), runs: times.length };
+}
+
+/** Median wall ms of each case, the cases called in turn for `rounds` rounds after one warm-up each. */
+function interleaved(cases: [string, () => tf.Tensor | tf.Tensor[]][], rounds: number): Map<string, { ms: number; runs: number }> {
+  const once = (f: () => tf.Tensor | tf.Tensor[]): number => {
+    const t0 = performance.now();
+    const out = f();
+    const list = Array.isArray(out) ? out : [out];
+    list.forEach((x) => x.dataSync());
+    const dt = performance.now() - t0;
+    tf.dispose(list);
+    return dt;
+  };
+  const times = new Map<string, number[]>(cases.map(([name]) => [name, []]));
+  for (const [, f] of cases) once(f);
+  for (let r = 0; r < rounds; r++) for (const [name, f] of cases) times.get(name)!.push(once(f));
+  return new Map([...times].map(([name, ts]) => [name, { ms: median(ts), runs: ts.length }]));
+}
+
+function kernelFn(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, causal: boolean) {
+  return (a = q, b = k, c = v) =>
+    wasmFusedAttention({ query: a, key: b, value: c, mask: null, bias: null, scale: 1 / Math.sqrt(H), causal, window: null, emptyRows: 'zeros' });
+}
+
+function torchAnchor(lengths: number[]): Map<string, { ms: number; runs: number }> {
+  const out = new Map<string, { ms: number; runs: number }>();
+  if (!torchPython || !existsSync(torchPython)) return out;
+  try {
+    const text = execFileSync(torchPython, ['bench/torch_sdpa.py', '--threads', '2', '--lengths', lengths.join(','), '--runs', quick ? '2' : '5'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    for (const line of text.split('\n').filter((l) => l.trim().startsWith('{'))) {
+      const r = JSON.parse(line) as { case: string; causal: boolean; T: number; ms: number; runs: number };
+      out.set(`${r.case}:${r.causal}:${r.T}`, { ms: r.ms, runs: r.runs });
+    }
+  } catch (e) {
+    console.log(`kernel: PyTorch anchor skipped (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`);
+  }
+  return out;
+}
+
+async function kernelSection(): Promise<void> {
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const peaks = [simdPeakGflops(5), simdPeakGflops(5), simdPeakGflops(5)];
+  ceiling = Math.max(...peaks);
+  console.log(`kernel: SIMD128 ceiling (register-only f32x4 mul+add loop, one core): ${ceiling.toFixed(1)} GFLOP/s (best of ${peaks.map((p) => p.toFixed(1)).join(', ')})`);
+  const lengths = quick ? [256, 512] : [1024, 2048, 4096];
+  const runs = quick ? 3 : 5;
+  for (const T of lengths) {
+    // PyTorch first, at the same length, so both are timed in the same minutes.
+    const torch = torchAnchor([T]);
+    const [q, k, v] = inputs(T, T, 21);
+    const fl = 4 * B * N * T * T * H;
+    const rec = (name: string, threads: number | string, m: { ms: number; runs: number }, work: number, note?: string) => {
+      const gflops = work / (m.ms * 1e6);
+      const per = typeof threads === 'number' ? threads : 1;
+      const ofCeiling = typeof threads === 'number' ? gflops / (per * ceiling) : undefined;
+      kernelRecord({ case: name, T, threads, ms: m.ms, runs: m.runs, gflops, ofCeiling, note });
+      return m;
+    };
+    // The compared cases run interleaved, round by round (one call of each per
+    // round, after a warm-up of each), so that their ratios see the same load.
+    const floor = floorFn(q, k, v);
+    const fwdCases: [string, () => tf.Tensor | tf.Tensor[]][] = [
+      ['v01', () => scaledDotProductAttention(q, k, v, { implementation: 'blocked' })],
+      ['products', floor.f],
+    ];
+    for (const causal of [false, true]) {
+      for (const threads of [1, 2]) {
+        fwdCases.push([`${causal}:${threads}`, () => (setWasmKernelThreads(threads), kernelFn(q, k, v, causal)())]);
+      }
+    }
+    const fm = interleaved(fwdCases, runs);
+    floor.dispose();
+    const v01 = rec('v0.1 forward (sdpa blocked)', 'tf', fm.get('v01')!, fl);
+    const pm = rec('tfjs bare 2-D products Q·Kᵀ, P·V', 'tf', fm.get('products')!, fl);
+    for (const causal of [false, true]) {
+      for (const threads of [1, 2]) {
+        const m = fm.get(`${causal}:${threads}`)!;
+        const notes: string[] = [];
+        if (!causal) notes.push(`v0.1/this ${(v01.ms / m.ms).toFixed(2)}`, `products/this ${(pm.ms / m.ms).toFixed(2)}`);
+        else notes.push(`full/causal ${(fm.get(`false:${threads}`)!.ms / m.ms).toFixed(2)}`);
+        if (threads === 2) notes.push(`1 thread/2 threads ${(fm.get(`${causal}:1`)!.ms / m.ms).toFixed(2)}`);
+        const t = torch.get(`fwd:${causal}:${T}`);
+        if (t && threads === 2) notes.push(`torch(2 thr)/this ${(t.ms / m.ms).toFixed(2)}`);
+        rec(`kernel forward${causal ? ' causal' : ''}`, threads, m, causal ? fl / 2 : fl, notes.join(', '));
+      }
+    }
+    const bwdCases: [string, () => tf.Tensor | tf.Tensor[]][] = [];
+    for (const causal of [false, true]) {
+      for (const threads of [1, 2]) {
+        const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(kernelFn(q, k, v, causal)(a, b, c)));
+        bwdCases.push([`${causal}:${threads}`, () => (setWasmKernelThreads(threads), g([q, k, v]))]);
+      }
+    }
+    const bm = interleaved(bwdCases, quick ? 2 : 3);
+    const both: Record<string, number> = {};
+    for (const causal of [false, true]) {
+      for (const threads of [1, 2]) {
+        const m = bm.get(`${causal}:${threads}`)!;
+        both[`${causal}:${threads}`] = m.ms;
+        const notes: string[] = [];
+        if (causal) notes.push(`full/causal ${(both[`false:${threads}`] / m.ms).toFixed(2)}`);
+        if (threads === 2) notes.push(`1 thread/2 threads ${(both[`${causal}:1`] / m.ms).toFixed(2)}`);
+        const t = torch.get(`fwdbwd:${causal}:${T}`);
+        if (t && threads === 2) notes.push(`torch(2 thr)/this ${(t.ms / m.ms).toFixed(2)}`);
+        rec(`kernel forward+backward${causal ? ' causal' : ''}`, threads, m, 3.5 * (causal ? fl / 2 : fl), notes.join(', '));
+      }
+    }
+    setWasmKernelThreads(null);
+    // v0.1's forward+backward: slow (tens of seconds at 2048), one run, not at 4096.
+    if (T <= 2048) {
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(scaledDotProductAttention(a, b, c, { implementation: 'blocked' })));
+      const m = timeIt(() => g([q, k, v]), 1, 0);
+      rec('v0.1 forward+backward (sdpa blocked)', 'tf', m, 3.5 * fl, `v0.1/kernel(2 thr) ${(m.ms / both['false:2']).toFixed(1)}`);
+    }
+    for (const [key, t] of torch) {
+      const [c, causal, TT] = key.split(':');
+      if (Number(TT) !== T) continue;
+      const work = (c === 'fwd' ? 1 : 3.5) * (causal === 'true' ? fl / 2 : fl);
+      rec(`PyTorch sdpa ${c === 'fwd' ? 'forward' : 'forward+backward'}${causal === 'true' ? ' causal' : ''}`, 'pt2', t, work);
+    }
+    tf.dispose([q, k, v]);
+  }
+  // Memory at T=16384: the kernel's working memory above inputs and outputs.
+  const TL = quick ? 2048 : 16384;
+  const [q, k, v] = inputs(TL, TL, 31);
+  setWasmKernelThreads(2);
+  const before = memoryBytes();
+  const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(kernelFn(q, k, v, true)(a, b, c)));
+  const t0 = performance.now();
+  const grads = g([q, k, v]);
+  grads.forEach((x) => x.dataSync());
+  const ms = performance.now() - t0;
+  tf.dispose(grads);
+  const mem = lastCallMemory();
+  const after = memoryBytes();
+  const note =
+    `wasm memory ${(before / MiB).toFixed(0)} → ${(after / MiB).toFixed(0)} MiB; backward call: inputs+outputs ${(mem.ioBytes / MiB).toFixed(1)} MiB, ` +
+    `working ${(mem.workBytes / MiB).toFixed(2)} MiB (target ≤ 64 MiB)`;
+  kernelRecord({ case: 'kernel forward+backward causal (memory)', T: TL, threads: 2, ms, runs: 1, gflops: (3.5 * 4 * B * N * TL * TL * H) / 2 / (ms * 1e6), note });
+  setWasmKernelThreads(null);
+  tf.dispose([q, k, v]);
+}
+
+function kernelMarkdown(): string {
+  const lines = [
+    `SIMD128 ceiling measured in this run: ${ceiling.toFixed(1)} GFLOP/s per core.`,
+    '',
+    '| case | T=S | threads | ms (median) | runs | GFLOP/s | of ceiling | note |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const r of kernelRows) {
+    lines.push(
+      `| ${r.case} | ${r.T} | ${r.threads} | ${r.ms.toFixed(1)} | ${r.runs} | ${r.gflops.toFixed(1)} | ${r.ofCeiling === undefined ? '' : `${(100 * r.ofCeiling).toFixed(0)}%`} | ${r.note ?? ''} |`,
+    );
+  }
+  return lines.join('\n');
+}
 
 function machine(): Record<string, unknown> {
   const cpus = os.cpus();
@@ -262,6 +482,15 @@ function markdown(): string {
 async function main(): Promise<void> {
   const m = machine();
   console.log(`machine: ${JSON.stringify(m)}`);
+  if (onlyKernel || !onlyBackend || onlyBackend === 'wasm') await kernelSection();
+  if (onlyKernel) {
+    const table = kernelMarkdown();
+    console.log(`\n${table}\n`);
+    const file = quick ? 'bench/results.kernel.quick.json' : 'bench/results.kernel.json';
+    writeFileSync(file, JSON.stringify({ machine: m, ceiling, kernelRows, table }, null, 2) + '\n');
+    console.log(`wrote ${file}`);
+    return;
+  }
   const backends = (onlyBackend ? [onlyBackend] : ['wasm', 'cpu']).filter((b) => b === 'wasm' || b === 'cpu');
   for (const backend of backends) {
     await tf.setBackend(backend);
@@ -282,7 +511,7 @@ async function main(): Promise<void> {
       await backward(backend);
     }
   }
-  const table = markdown();
+  const table = markdown() + (kernelRows.length ? `\n\n${kernelMarkdown()}` : '');
   console.log(`\n${table}\n`);
   const file = quick
     ? 'bench/results.quick.json'
@@ -291,7 +520,7 @@ async function main(): Promise<void> {
       : onlyBackend
         ? `bench/results.${onlyBackend}.json`
         : 'bench/results.json';
-  writeFileSync(file, JSON.stringify({ machine: m, rows, table }, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify({ machine: m, rows, kernel: { ceiling, rows: kernelRows }, table }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 }
 

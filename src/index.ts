@@ -23,6 +23,10 @@ export type { AdditiveAttentionOptions } from './ops/additive';
 export { causalMask, paddingMask, combineMasks } from './ops/masks';
 export type { TensorInput } from './ops/checks';
 
+// The fused WebAssembly SIMD kernel (issue 12): status, threads, direct use.
+export { wasmKernelStatus, wasmKernelReady, wasmFusedAttention, setWasmKernelThreads, terminateWasmKernelThreads } from './kernels/wasm';
+export type { WasmKernelStatus, FusedKernelInput } from './kernels/wasm';
+
 // Layers (tf.layers custom layers, registered for serialization).
 export { layers } from './layers';
 export { SelfAttention, PositionalAttention } from './layers/self_attention';

@@ -1,14 +1,28 @@
 /**
  * The fused WebAssembly SIMD attention kernel (forward and backward).
  *
- * PLACEHOLDER: the contract below is fixed; the implementation lands with the
- * kernel itself. Until then the kernel reports itself unavailable and the
- * planner never chooses it.
+ * `softmax(Q·Kᵀ·scale + bias | visible)·V` computed FlashAttention-2 style in
+ * C compiled to wasm32 + SIMD128 (./attention.c, built by
+ * scripts/build-wasm.sh and inlined as base64 in ./module.ts): online softmax
+ * over 128-key panels, 4 query rows × 8 keys in SIMD registers, the
+ * log-sum-exp saved per row, and a backward pass that recomputes the
+ * probabilities block by block. Neither pass materializes `[T, S]`.
+ * Masking is exact: a key that is not visible gets exactly zero weight and
+ * its key and value rows never reach the result (a NaN there stays out).
+ *
+ * Inputs are read with dataSync() and copied into the kernel's own memory
+ * (never tfjs-wasm's heap), so it runs under any tfjs backend; the planner
+ * uses it on `cpu` and `wasm`. In Node the work is split across worker
+ * threads sharing that memory (default min(2, cores)); the call stays
+ * synchronous.
  *
  * Shape legend: B batch, N heads, T query length, S key length, H head size,
  * Hv value depth.
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
+import { AttentionError } from '../../errors';
+import { backward, forward, MAX_THREADS, memoryBytes, runtimeReady, runtimeStatus, setThreads, terminateThreads } from './runtime';
+import type { ForwardResult, KernelProblem } from './runtime';
 
 /** What the fused kernel computes: `softmax(Q·Kᵀ·scale + bias | visible)·V`. */
 export interface FusedKernelInput {
@@ -40,16 +54,163 @@ export interface WasmKernelStatus {
   threads: number;
 }
 
-/** Reports whether the fused kernel can run in this environment. */
+/** Reports whether the fused kernel can run in this environment (loads the module on first call). */
 export function wasmKernelStatus(): WasmKernelStatus {
-  return { available: false, reason: 'not built yet', threads: 1 };
+  return runtimeStatus();
+}
+
+/**
+ * Resolves with the kernel's status once its module is compiled. In Node it
+ * compiles synchronously on first use; a browser's main thread compiles it
+ * asynchronously, and until then `wasmKernelStatus()` reports it unavailable
+ * (the tfjs paths run instead).
+ */
+export async function wasmKernelReady(): Promise<WasmKernelStatus> {
+  await runtimeReady();
+  return runtimeStatus();
+}
+
+/**
+ * Sets how many threads the kernel uses: an integer from 1 to 4, or `null`
+ * for the default (min(2, available cores) in Node; 1 in browsers, where the
+ * kernel runs on the calling thread). Results do not depend on the count.
+ * @throws AttentionError for anything else.
+ */
+export function setWasmKernelThreads(threads: number | null): void {
+  if (threads !== null && !(Number.isInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) {
+    throw new AttentionError(`setWasmKernelThreads: expected an integer from 1 to ${MAX_THREADS} or null, but got ${String(threads)}.`);
+  }
+  setThreads(threads);
+}
+
+/**
+ * Stops the kernel's worker threads now (they never keep a process alive;
+ * this only frees them early, e.g. at the end of a test file). The next
+ * threaded call starts them again.
+ */
+export function terminateWasmKernelThreads(): Promise<void> {
+  return terminateThreads().then(() => undefined);
+}
+
+/** Bytes of the kernel's WebAssembly memory (it grows as needed and is reused; the bench reads it). */
+export function wasmKernelMemoryBytes(): number {
+  return memoryBytes();
+}
+
+const FN = 'wasmFusedAttention';
+
+function shapeOf(t: tf.Tensor): string {
+  return `[${t.shape.join(',')}]`;
+}
+
+function checkBroadcast(name: string, t: tf.Tensor, full: number[]): void {
+  if (t.rank !== 4 || t.shape.some((d, i) => d !== 1 && d !== full[i])) {
+    throw new AttentionError(`${FN}: expected ${name} of rank 4 with each dim 1 or [${full.join(',')}], but got ${name} ${shapeOf(t)}.`);
+  }
+}
+
+function validate(input: FusedKernelInput): void {
+  const { query, key, value, mask, bias, scale, window, emptyRows } = input;
+  for (const [name, t] of [['query', query], ['key', key], ['value', value]] as const) {
+    if (!(t instanceof tf.Tensor) || t.rank !== 4 || t.dtype !== 'float32') {
+      throw new AttentionError(`${FN}: expected ${name} a float32 tensor of rank 4, but got ${t instanceof tf.Tensor ? `${t.dtype} ${shapeOf(t)}` : String(t)}.`);
+    }
+  }
+  const [B, N, T, H] = query.shape as [number, number, number, number];
+  const S = key.shape[2] as number;
+  if (key.shape[0] !== B || key.shape[1] !== N || key.shape[3] !== H) {
+    throw new AttentionError(`${FN}: expected key [${B},${N},S,${H}] to match query ${shapeOf(query)}, but got key ${shapeOf(key)}.`);
+  }
+  if (value.shape[0] !== B || value.shape[1] !== N || value.shape[2] !== S) {
+    throw new AttentionError(`${FN}: expected value [${B},${N},${S},Hv] to match key ${shapeOf(key)}, but got value ${shapeOf(value)}.`);
+  }
+  if (mask !== null) {
+    if (!(mask instanceof tf.Tensor)) throw new AttentionError(`${FN}: expected mask a tensor or null, but got ${String(mask)}.`);
+    checkBroadcast('mask', mask, [B, N, T, S]);
+  }
+  if (bias !== null) {
+    if (!(bias instanceof tf.Tensor) || bias.dtype !== 'float32') {
+      throw new AttentionError(`${FN}: expected bias a float32 tensor or null, but got ${bias instanceof tf.Tensor ? bias.dtype : String(bias)}.`);
+    }
+    checkBroadcast('bias', bias, [B, N, T, S]);
+  }
+  if (typeof scale !== 'number' || !Number.isFinite(scale)) {
+    throw new AttentionError(`${FN}: expected scale a finite number, but got ${String(scale)}.`);
+  }
+  if (window !== null && !(Number.isInteger(window) && window >= 0 && window < 2 ** 31)) {
+    throw new AttentionError(`${FN}: expected window a non-negative integer or null, but got ${String(window)}.`);
+  }
+  if (emptyRows !== 'zeros' && emptyRows !== 'uniform') {
+    throw new AttentionError(`${FN}: expected emptyRows 'zeros' or 'uniform', but got ${String(emptyRows)}.`);
+  }
+  if (typeof input.causal !== 'boolean') {
+    throw new AttentionError(`${FN}: expected causal a boolean, but got ${String(input.causal)}.`);
+  }
 }
 
 /**
  * Fused attention on the SIMD kernel, differentiable (tf.customGrad) with
  * respect to query, key, value and bias. Returns `[B, N, T, Hv]`.
+ *
+ * @param input See {@link FusedKernelInput}; shapes are checked first.
+ * @returns float32 `[B, N, T, Hv]`.
+ * @throws AttentionError for bad input, or when the kernel is unavailable
+ *   here (see `wasmKernelStatus()`).
  */
 export function wasmFusedAttention(input: FusedKernelInput): tf.Tensor {
-  void input;
-  throw new Error('wasmFusedAttention: the WebAssembly kernel is not available.');
+  validate(input);
+  const status = runtimeStatus();
+  if (!status.available) {
+    throw new AttentionError(`${FN}: expected a WebAssembly SIMD128 environment, but got none here (${status.reason}).`);
+  }
+  const { query, key, value, mask, bias } = input;
+  const [B, N, T, H] = query.shape as [number, number, number, number];
+  const S = key.shape[2] as number;
+  const Hv = value.shape[3] as number;
+  const outShape = [B, N, T, Hv];
+  const maskData = mask ? { data: mask.dataSync() as ArrayLike<number>, shape: mask.shape } : null;
+
+  const problem = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, b: tf.Tensor | null): KernelProblem => ({
+    B, N, T, S, H, Hv,
+    scale: input.scale,
+    causal: input.causal,
+    // Any window of T + S or more hides nothing; clamped so the kernel's 32-bit index maths cannot overflow.
+    window: input.window === null ? -1 : Math.min(input.window, T + S),
+    uniform: input.emptyRows === 'uniform',
+    q: q.dataSync() as Float32Array,
+    k: k.dataSync() as Float32Array,
+    v: v.dataSync() as Float32Array,
+    mask: maskData,
+    bias: b ? { data: b.dataSync() as Float32Array, shape: b.shape } : null,
+  });
+  const empty = B * N * T * Hv === 0;
+
+  const run = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, b: tf.Tensor | null, save: (ts: tf.Tensor[]) => void) => {
+    let fwd: ForwardResult;
+    if (empty) fwd = { out: new Float32Array(0), lse: new Float32Array(B * N * T) };
+    else fwd = forward(problem(q, k, v, b));
+    save(b ? [q, k, v, b] : [q, k, v]);
+    const value = tf.tensor(fwd.out, outShape, 'float32');
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
+      const [sq, sk, sv] = saved;
+      const sb = b ? saved[3] : null;
+      if (empty || S === 0) {
+        const zs = [tf.zerosLike(sq), tf.zerosLike(sk), tf.zerosLike(sv)];
+        if (sb) zs.push(tf.zerosLike(sb));
+        return zs;
+      }
+      const g = backward(problem(sq, sk, sv, sb), fwd, dy.dataSync() as Float32Array);
+      const grads = [tf.tensor(g.dq, sq.shape, 'float32'), tf.tensor(g.dk, sk.shape, 'float32'), tf.tensor(g.dv, sv.shape, 'float32')];
+      if (sb) grads.push(tf.tensor(g.dbias!, sb.shape, 'float32'));
+      return grads;
+    };
+    return { value, gradFunc };
+  };
+
+  if (bias) {
+    const f = tf.customGrad((q, k, v, b, save) => run(q as tf.Tensor, k as tf.Tensor, v as tf.Tensor, b as tf.Tensor, save as (ts: tf.Tensor[]) => void));
+    return f(query, key, value, bias);
+  }
+  const f = tf.customGrad((q, k, v, save) => run(q as tf.Tensor, k as tf.Tensor, v as tf.Tensor, null, save as (ts: tf.Tensor[]) => void));
+  return f(query, key, value);
 }

@@ -1,0 +1,598 @@
+/*
+ * Fused attention for WebAssembly SIMD128, forward and backward, in the
+ * manner of FlashAttention-2: softmax(Q·Kᵀ·scale + bias | visible)·V without
+ * ever materializing the [T, S] matrix.
+ *
+ * Built by scripts/build-wasm.sh (clang + lld, wasm32, -msimd128, no libc) in
+ * two variants from this one source: a plain-memory module (one thread) and a
+ * shared-memory module (worker threads share one memory). Nothing here uses
+ * atomics: the JS side splits the work items and synchronizes.
+ *
+ * Layout (every array is float32 and owned by the caller, in linear memory):
+ *   q  [BN][Tp][H]    k  [BN][Sp][H]    v  [BN][Sp][Hv]
+ *   o  [BN][Tp][Hv]   lse [BN][Tp]      (and dO, dQ, dK, dV shaped alike)
+ * H and Hv are multiples of 4, Tp of 4 and Sp of 8; the padding is zeros and
+ * rows i >= T or keys j >= S are never visible. mask (uint8) and bias (f32)
+ * are read through element strides (0 on a broadcast dimension).
+ *
+ * Exact masking: a key that is not visible gets exactly zero weight (its
+ * score is replaced, not offset), and its value or key row is never
+ * multiplied into a result: tiles holding a key with a non-finite K or V row
+ * skip every zero coefficient instead of multiplying by it. A row with no
+ * visible key, or whose visible scores are all -inf, is an empty row: zeros
+ * (lse = -inf marks it) or, with `uniform`, the mean of all S value rows.
+ */
+#include <wasm_simd128.h>
+#include <stdint.h>
+
+typedef v128_t vf;
+
+#define QB 128 /* query rows per forward work item */
+#define KP 128 /* keys per panel */
+
+/* Parameter block, int32 slots (see src/kernels/wasm/runtime.ts). */
+enum {
+  P_B, P_N, P_T, P_S, P_TP, P_SP, P_H, P_HV, P_SCALE, P_CAUSAL, P_WINDOW, P_UNIFORM,
+  P_Q, P_K, P_V, P_O, P_LSE,
+  P_MASK, P_MSB, P_MSN, P_MST, P_MSS,
+  P_BIAS, P_BSB, P_BSN, P_BST, P_BSS,
+  P_DO, P_DQ, P_DK, P_DV, P_DBIAS, P_DBIAS_TSTRIDE,
+  P_SCRATCH, P_SCRATCH_TSTRIDE, P_THREADS, P_DBIAS_SLOTS,
+  P_COUNT
+};
+
+static const float NEG_INF = -__builtin_inff();
+
+static inline float as_float(int32_t i) { union { int32_t i; float f; } u; u.i = i; return u.f; }
+
+/* exp(x) lane-wise: -inf and anything below -87.3 give exactly 0, NaN stays NaN. */
+static inline vf vexp(vf x) {
+  const vf lo = wasm_f32x4_splat(-87.33654f);
+  const vf under = wasm_f32x4_lt(x, lo);
+  x = wasm_f32x4_min(x, wasm_f32x4_splat(88.37626f));
+  x = wasm_f32x4_max(x, lo);
+  vf fx = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
+  x = wasm_f32x4_sub(x, wasm_f32x4_mul(fx, wasm_f32x4_splat(0.693359375f)));
+  x = wasm_f32x4_sub(x, wasm_f32x4_mul(fx, wasm_f32x4_splat(-2.12194440e-4f)));
+  vf y = wasm_f32x4_splat(1.9875691500e-4f);
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(1.3981999507e-3f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(8.3334519073e-3f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(4.1665795894e-2f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(1.6666665459e-1f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(5.0000001201e-1f));
+  y = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(y, x), x), x), wasm_f32x4_splat(1.0f));
+  v128_t n = wasm_i32x4_trunc_sat_f32x4(fx);
+  v128_t pow2n = wasm_i32x4_shl(wasm_i32x4_add(n, wasm_i32x4_splat(127)), 23);
+  y = wasm_f32x4_mul(y, pow2n);
+  return wasm_v128_andnot(y, under);
+}
+
+static inline float sexp(float x) { return wasm_f32x4_extract_lane(vexp(wasm_f32x4_splat(x)), 0); }
+
+/* Natural log of x >= 1 (finite), in double: the row's sum of exponentials. */
+static double dlog(double x) {
+  int e = 0;
+  while (x >= 2.0) { x *= 0.5; e++; }
+  if (x > 1.4142135623730951) { x *= 0.5; e++; }
+  double s = (x - 1.0) / (x + 1.0), s2 = s * s;
+  double t = s * (2.0 + s2 * (2.0 / 3 + s2 * (2.0 / 5 + s2 * (2.0 / 7 + s2 * (2.0 / 9 + s2 * (2.0 / 11 + s2 * (2.0 / 13)))))));
+  return t + e * 0.6931471805599453;
+}
+
+/* max that propagates NaN (NaN anywhere → NaN). */
+static inline float nmax(float a, float b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
+
+static inline int finite_row(const float *x, int n) {
+  v128_t bad = wasm_i32x4_splat(0);
+  for (int h = 0; h < n; h += 4) {
+    vf z = wasm_f32x4_mul(wasm_v128_load(x + h), wasm_f32x4_splat(0.0f));
+    bad = wasm_v128_or(bad, wasm_f32x4_ne(z, z));
+  }
+  return !wasm_v128_any_true(bad);
+}
+
+typedef struct {
+  int B, N, T, S, Tp, Sp, H, Hv, causal, window, uniform;
+  float scale;
+  const uint8_t *mask; int msb, msn, mst, mss;
+  const float *bias; int bsb, bsn, bst, bss;
+} Problem;
+
+static void read_problem(const int32_t *p, Problem *pr) {
+  pr->B = p[P_B]; pr->N = p[P_N]; pr->T = p[P_T]; pr->S = p[P_S];
+  pr->Tp = p[P_TP]; pr->Sp = p[P_SP]; pr->H = p[P_H]; pr->Hv = p[P_HV];
+  pr->scale = as_float(p[P_SCALE]); pr->causal = p[P_CAUSAL]; pr->window = p[P_WINDOW];
+  pr->uniform = p[P_UNIFORM];
+  pr->mask = (const uint8_t *)(uintptr_t)p[P_MASK];
+  pr->msb = p[P_MSB]; pr->msn = p[P_MSN]; pr->mst = p[P_MST]; pr->mss = p[P_MSS];
+  pr->bias = (const float *)(uintptr_t)p[P_BIAS];
+  pr->bsb = p[P_BSB]; pr->bsn = p[P_BSN]; pr->bst = p[P_BST]; pr->bss = p[P_BSS];
+}
+
+/* Keys visible from row i lie in [key_lo(i), key_hi(i)) before the mask. */
+static inline int key_lo(const Problem *pr, int i) {
+  if (pr->window < 0) return 0;
+  int lo = i - pr->window;
+  return lo < 0 ? 0 : lo;
+}
+static inline int key_hi(const Problem *pr, int i) {
+  int hi = pr->S;
+  if (pr->causal) { if (i + 1 < hi) hi = i + 1; }
+  else if (pr->window >= 0) { long w = (long)i + pr->window + 1; if (w < hi) hi = (int)w; }
+  return hi;
+}
+
+/* Packs keys [j0, j0+n) (n <= KP, padded to 8) of a [Sp][H] array as [n/8][H][8]. */
+__attribute__((noinline)) static void pack_panel(const float *k, int H, int j0, int n, float *kt, uint8_t *bad, const float *v, int Hv) {
+  for (int g = 0; g < n; g += 8) {
+    float *dst = kt + g * H;
+    for (int c = 0; c < 8; c++) {
+      const float *src = k + (long)(j0 + g + c) * H;
+      for (int h = 0; h < H; h++) dst[h * 8 + c] = src[h];
+    }
+  }
+  if (bad) {
+    for (int c = 0; c < n; c++) {
+      const long j = j0 + c;
+      bad[c] = !(finite_row(k + j * H, H) && finite_row(v + j * Hv, Hv));
+    }
+  }
+}
+
+/* sc[r][c] for c in [c0, c1) (multiples of 8) = scale · q_r · k_(j0+c), 4 rows × 8 keys in registers. */
+__attribute__((noinline)) static void scores4x8(const float *q, int H, const float *kt, int c0, int c1, float scale, float *sc) {
+  const vf vs = wasm_f32x4_splat(scale);
+  for (int c = c0; c < c1; c += 8) {
+    const float *kp = kt + c * H;
+    vf a0 = wasm_f32x4_splat(0), a1 = a0, b0 = a0, b1 = a0, c0v = a0, c1v = a0, d0 = a0, d1 = a0;
+    const float *q0 = q, *q1 = q + H, *q2 = q + 2 * H, *q3 = q + 3 * H;
+#pragma clang loop unroll_count(4)
+    for (int h = 0; h < H; h++) {
+      vf k0 = wasm_v128_load(kp + h * 8), k1 = wasm_v128_load(kp + h * 8 + 4);
+      vf x = wasm_v128_load32_splat(q0 + h);
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(x, k0)); a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(x, k1));
+      x = wasm_v128_load32_splat(q1 + h);
+      b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(x, k0)); b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(x, k1));
+      x = wasm_v128_load32_splat(q2 + h);
+      c0v = wasm_f32x4_add(c0v, wasm_f32x4_mul(x, k0)); c1v = wasm_f32x4_add(c1v, wasm_f32x4_mul(x, k1));
+      x = wasm_v128_load32_splat(q3 + h);
+      d0 = wasm_f32x4_add(d0, wasm_f32x4_mul(x, k0)); d1 = wasm_f32x4_add(d1, wasm_f32x4_mul(x, k1));
+    }
+    wasm_v128_store(sc + c, wasm_f32x4_mul(a0, vs)); wasm_v128_store(sc + c + 4, wasm_f32x4_mul(a1, vs));
+    wasm_v128_store(sc + KP + c, wasm_f32x4_mul(b0, vs)); wasm_v128_store(sc + KP + c + 4, wasm_f32x4_mul(b1, vs));
+    wasm_v128_store(sc + 2 * KP + c, wasm_f32x4_mul(c0v, vs)); wasm_v128_store(sc + 2 * KP + c + 4, wasm_f32x4_mul(c1v, vs));
+    wasm_v128_store(sc + 3 * KP + c, wasm_f32x4_mul(d0, vs)); wasm_v128_store(sc + 3 * KP + c + 4, wasm_f32x4_mul(d1, vs));
+  }
+}
+
+/*
+ * Adds the bias and hides what is not visible (score := -inf) for rows
+ * i0..i0+3 and keys j0+c, c in [c0, c1). Returns nothing; cheap next to the products.
+ */
+__attribute__((noinline)) static void bias_and_visibility(const Problem *pr, int b, int n, int i0, int j0, int c0, int c1, float *sc) {
+  const int fast_rows = i0 + 3 < pr->T;
+  for (int r = 0; r < 4; r++) {
+    const int i = i0 + r;
+    float *row = sc + r * KP;
+    if (i >= pr->T) { for (int c = c0; c < c1; c++) row[c] = NEG_INF; continue; }
+    const int lo = key_lo(pr, i), hi = key_hi(pr, i);
+    if (pr->bias) {
+      const float *bp = pr->bias + (long)b * pr->bsb + (long)n * pr->bsn + (long)i * pr->bst;
+      const int jmax = c1 + j0 <= pr->S ? c1 : pr->S - j0;
+      for (int c = c0; c < jmax; c++) row[c] += bp[(long)(j0 + c) * pr->bss];
+    }
+    if (pr->mask) {
+      const uint8_t *mp = pr->mask + (long)b * pr->msb + (long)n * pr->msn + (long)i * pr->mst;
+      for (int c = c0; c < c1; c++) {
+        const int j = j0 + c;
+        if (j < lo || j >= hi || !mp[(long)j * pr->mss]) row[c] = NEG_INF;
+      }
+    } else {
+      for (int c = c0; c < c1; c++) {
+        const int j = j0 + c;
+        if (j < lo || j >= hi) row[c] = NEG_INF;
+      }
+    }
+  }
+  (void)fast_rows;
+}
+
+/* Whether keys [j0+c0, j0+c1) are visible from all of rows i0..i0+3 with no mask/bias work. */
+static inline int tile_clean(const Problem *pr, int i0, int ja, int jb) {
+  if (pr->mask || pr->bias || i0 + 3 >= pr->T || jb > pr->S) return 0;
+  /* the band of the last row starts latest, the band of the first row ends earliest */
+  return ja >= key_lo(pr, i0 + 3) && jb <= key_hi(pr, i0);
+}
+
+/* Mean of the S value rows of one head into out[Hv] (the 'uniform' empty-row result). */
+static void value_mean(const float *v, int S, int Hv, float *out) {
+  for (int h = 0; h < Hv; h++) out[h] = 0;
+  if (S == 0) return;
+  for (int j = 0; j < S; j++)
+    for (int h = 0; h < Hv; h += 4)
+      wasm_v128_store(out + h, wasm_f32x4_add(wasm_v128_load(out + h), wasm_v128_load(v + (long)j * Hv + h)));
+  const vf inv = wasm_f32x4_splat(1.0f / (float)S);
+  for (int h = 0; h < Hv; h += 4) wasm_v128_store(out + h, wasm_f32x4_mul(wasm_v128_load(out + h), inv));
+}
+
+/*
+ * acc[r][:] += Σ_c coef[r][c] · rows[j0+c][:] for c in [c0, c1), 4 rows; rows
+ * is [.][W] row-major. In a tile of 8 keys that holds a key with a
+ * non-finite row, zero coefficients are skipped instead of multiplied.
+ */
+__attribute__((noinline)) static void accumulate4(float *acc, int accStride, const float *coef, const float *rows, int W, int j0, int c0, int c1, const uint8_t *bad) {
+  unsigned badtiles = 0; /* bit t/8: the tile holds a key with a non-finite row */
+  if (bad) for (int c = c0; c < c1; c++) if (bad[c]) badtiles |= 1u << (c / 8);
+  int h = 0;
+  /* 4 rows × 8 columns in registers while the keys stream by */
+  for (; h + 8 <= W; h += 8) {
+    float *r0 = acc + h, *r1 = acc + accStride + h, *r2 = acc + 2 * accStride + h, *r3 = acc + 3 * accStride + h;
+    vf a0 = wasm_v128_load(r0), a1 = wasm_v128_load(r1), a2 = wasm_v128_load(r2), a3 = wasm_v128_load(r3);
+    vf b0 = wasm_v128_load(r0 + 4), b1 = wasm_v128_load(r1 + 4), b2 = wasm_v128_load(r2 + 4), b3 = wasm_v128_load(r3 + 4);
+    for (int t = c0; t < c1; t += 8) {
+      if (!(badtiles >> (t / 8) & 1u)) {
+        for (int c = t; c < t + 8; c++) {
+          const float *xr = rows + (long)(j0 + c) * W + h;
+          const vf x = wasm_v128_load(xr), y = wasm_v128_load(xr + 4);
+          vf p = wasm_v128_load32_splat(coef + c);
+          a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(p, x)); b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(p, y));
+          p = wasm_v128_load32_splat(coef + KP + c);
+          a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(p, x)); b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(p, y));
+          p = wasm_v128_load32_splat(coef + 2 * KP + c);
+          a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(p, x)); b2 = wasm_f32x4_add(b2, wasm_f32x4_mul(p, y));
+          p = wasm_v128_load32_splat(coef + 3 * KP + c);
+          a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(p, x)); b3 = wasm_f32x4_add(b3, wasm_f32x4_mul(p, y));
+        }
+      } else {
+        for (int c = t; c < t + 8; c++) {
+          const float *xr = rows + (long)(j0 + c) * W + h;
+          const vf x = wasm_v128_load(xr), y = wasm_v128_load(xr + 4);
+          vf p;
+          if (!bad[c] || coef[c] != 0) { p = wasm_v128_load32_splat(coef + c); a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(p, x)); b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(p, y)); }
+          if (!bad[c] || coef[KP + c] != 0) { p = wasm_v128_load32_splat(coef + KP + c); a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(p, x)); b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(p, y)); }
+          if (!bad[c] || coef[2 * KP + c] != 0) { p = wasm_v128_load32_splat(coef + 2 * KP + c); a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(p, x)); b2 = wasm_f32x4_add(b2, wasm_f32x4_mul(p, y)); }
+          if (!bad[c] || coef[3 * KP + c] != 0) { p = wasm_v128_load32_splat(coef + 3 * KP + c); a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(p, x)); b3 = wasm_f32x4_add(b3, wasm_f32x4_mul(p, y)); }
+        }
+      }
+    }
+    wasm_v128_store(r0, a0); wasm_v128_store(r1, a1); wasm_v128_store(r2, a2); wasm_v128_store(r3, a3);
+    wasm_v128_store(r0 + 4, b0); wasm_v128_store(r1 + 4, b1); wasm_v128_store(r2 + 4, b2); wasm_v128_store(r3 + 4, b3);
+  }
+  for (; h < W; h += 4) {
+    vf a0 = wasm_v128_load(acc + h), a1 = wasm_v128_load(acc + accStride + h);
+    vf a2 = wasm_v128_load(acc + 2 * accStride + h), a3 = wasm_v128_load(acc + 3 * accStride + h);
+    for (int t = c0; t < c1; t += 8) {
+      const int tb = badtiles >> (t / 8) & 1u;
+      for (int c = t; c < t + 8; c++) {
+        const vf x = wasm_v128_load(rows + (long)(j0 + c) * W + h);
+        if (!tb || !bad[c] || coef[c] != 0) a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load32_splat(coef + c), x));
+        if (!tb || !bad[c] || coef[KP + c] != 0) a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(wasm_v128_load32_splat(coef + KP + c), x));
+        if (!tb || !bad[c] || coef[2 * KP + c] != 0) a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(wasm_v128_load32_splat(coef + 2 * KP + c), x));
+        if (!tb || !bad[c] || coef[3 * KP + c] != 0) a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(wasm_v128_load32_splat(coef + 3 * KP + c), x));
+      }
+    }
+    wasm_v128_store(acc + h, a0); wasm_v128_store(acc + accStride + h, a1);
+    wasm_v128_store(acc + 2 * accStride + h, a2); wasm_v128_store(acc + 3 * accStride + h, a3);
+  }
+}
+
+/*
+ * out[j0+c][:] += Σ_r coef[r][c] · x_r[:] for c in [c0, c1): the transposed
+ * product (dV += Pᵀ·dO, dK += dSᵀ·Q). Zero coefficients add exactly zero
+ * (x is a query-side row, finite or the caller's own NaN).
+ */
+__attribute__((noinline)) static void scatter4(float *out, int W, const float *coef, const float *x, int xStride, int j0, int c0, int c1) {
+  int h = 0;
+  for (; h + 8 <= W; h += 8) {
+    const vf x0 = wasm_v128_load(x + h), x1 = wasm_v128_load(x + xStride + h);
+    const vf x2 = wasm_v128_load(x + 2 * xStride + h), x3 = wasm_v128_load(x + 3 * xStride + h);
+    const vf y0 = wasm_v128_load(x + h + 4), y1 = wasm_v128_load(x + xStride + h + 4);
+    const vf y2 = wasm_v128_load(x + 2 * xStride + h + 4), y3 = wasm_v128_load(x + 3 * xStride + h + 4);
+#pragma clang loop unroll_count(2)
+    for (int c = c0; c < c1; c++) {
+      float *o = out + (long)(j0 + c) * W + h;
+      vf a = wasm_v128_load(o), b = wasm_v128_load(o + 4);
+      vf p = wasm_v128_load32_splat(coef + c);
+      a = wasm_f32x4_add(a, wasm_f32x4_mul(p, x0)); b = wasm_f32x4_add(b, wasm_f32x4_mul(p, y0));
+      p = wasm_v128_load32_splat(coef + KP + c);
+      a = wasm_f32x4_add(a, wasm_f32x4_mul(p, x1)); b = wasm_f32x4_add(b, wasm_f32x4_mul(p, y1));
+      p = wasm_v128_load32_splat(coef + 2 * KP + c);
+      a = wasm_f32x4_add(a, wasm_f32x4_mul(p, x2)); b = wasm_f32x4_add(b, wasm_f32x4_mul(p, y2));
+      p = wasm_v128_load32_splat(coef + 3 * KP + c);
+      a = wasm_f32x4_add(a, wasm_f32x4_mul(p, x3)); b = wasm_f32x4_add(b, wasm_f32x4_mul(p, y3));
+      wasm_v128_store(o, a); wasm_v128_store(o + 4, b);
+    }
+  }
+  for (; h < W; h += 4) {
+    const vf x0 = wasm_v128_load(x + h), x1 = wasm_v128_load(x + xStride + h);
+    const vf x2 = wasm_v128_load(x + 2 * xStride + h), x3 = wasm_v128_load(x + 3 * xStride + h);
+    for (int c = c0; c < c1; c++) {
+      float *o = out + (long)(j0 + c) * W + h;
+      vf a = wasm_v128_load(o);
+      a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_v128_load32_splat(coef + c), x0));
+      a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_v128_load32_splat(coef + KP + c), x1));
+      a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_v128_load32_splat(coef + 2 * KP + c), x2));
+      a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_v128_load32_splat(coef + 3 * KP + c), x3));
+      wasm_v128_store(o, a);
+    }
+  }
+}
+
+/* Forward scratch per thread, in floats. */
+static long fwd_scratch_floats(int H, int Hv) { return (long)KP * H + KP + 4 * KP + QB * 2 + (long)QB * Hv + Hv; }
+
+/* One forward work item: head bn, query rows [qb*QB, qb*QB+QB). */
+static void forward_item(const int32_t *p, const Problem *pr, int bn, int qb, float *scratch) {
+  const int H = pr->H, Hv = pr->Hv, b = bn / pr->N, n = bn % pr->N;
+  const float *q = (const float *)(uintptr_t)p[P_Q] + (long)bn * pr->Tp * H;
+  const float *k = (const float *)(uintptr_t)p[P_K] + (long)bn * pr->Sp * H;
+  const float *v = (const float *)(uintptr_t)p[P_V] + (long)bn * pr->Sp * Hv;
+  float *o = (float *)(uintptr_t)p[P_O] + (long)bn * pr->Tp * Hv;
+  float *lse = (float *)(uintptr_t)p[P_LSE] + (long)bn * pr->Tp;
+
+  float *kt = scratch;
+  uint8_t *bad = (uint8_t *)(kt + KP * H);
+  float *sc = kt + KP * H + KP / 4 * 4;
+  float *m = sc + 4 * KP;
+  float *l = m + QB;
+  float *acc = l + QB;
+  float *mean = acc + QB * Hv;
+
+  const int i0 = qb * QB;
+  const int i1 = i0 + QB < pr->Tp ? i0 + QB : pr->Tp;
+  for (int i = i0; i < i1; i++) { m[i - i0] = NEG_INF; l[i - i0] = 0; }
+  for (long x = 0; x < (long)(i1 - i0) * Hv; x++) acc[x] = 0;
+
+  /* keys any row of this item may see */
+  int jlo = pr->S, jhi = 0;
+  for (int i = i0; i < i1 && i < pr->T; i++) {
+    const int lo = key_lo(pr, i), hi = key_hi(pr, i);
+    if (lo < hi) { if (lo < jlo) jlo = lo; if (hi > jhi) jhi = hi; }
+  }
+  if (jlo < jhi) {
+    for (int p0 = jlo / 8 * 8; p0 < jhi; p0 += KP) {
+      int np = jhi - p0; if (np > KP) np = KP; np = (np + 7) / 8 * 8;
+      pack_panel(k, H, p0, np, kt, bad, v, Hv);
+      for (int iq = i0; iq < i1; iq += 4) {
+        if (iq >= pr->T) break;
+        /* keys of this quad inside the panel, in whole tiles of 8 */
+        int qlo = pr->S, qhi = 0;
+        for (int r = 0; r < 4 && iq + r < pr->T; r++) {
+          const int lo = key_lo(pr, iq + r), hi = key_hi(pr, iq + r);
+          if (lo < hi) { if (lo < qlo) qlo = lo; if (hi > qhi) qhi = hi; }
+        }
+        if (qlo < p0) qlo = p0;
+        if (qhi > p0 + np) qhi = p0 + np;
+        if (qlo >= qhi) continue;
+        const int c0 = (qlo - p0) / 8 * 8, c1 = (qhi - p0 + 7) / 8 * 8;
+        scores4x8(q + (long)iq * H, H, kt, c0, c1, pr->scale, sc);
+        int clean = 1;
+        for (int t = c0; t < c1 && clean; t += 8) clean = tile_clean(pr, iq, p0 + t, p0 + t + 8);
+        if (!clean) bias_and_visibility(pr, b, n, iq, p0, c0, c1, sc);
+        for (int r = 0; r < 4; r++) {
+          float *row = sc + r * KP;
+          const int ri = iq - i0 + r;
+          vf vmx = wasm_f32x4_splat(NEG_INF);
+          for (int c = c0; c < c1; c += 4) vmx = wasm_f32x4_max(vmx, wasm_v128_load(row + c)); /* NaN-propagating */
+          const float pm = nmax(nmax(wasm_f32x4_extract_lane(vmx, 0), wasm_f32x4_extract_lane(vmx, 1)),
+                                nmax(wasm_f32x4_extract_lane(vmx, 2), wasm_f32x4_extract_lane(vmx, 3)));
+          const float mold = m[ri], mnew = nmax(mold, pm);
+          if (mnew == NEG_INF) { for (int c = c0; c < c1; c++) row[c] = 0; continue; }
+          const float alpha = sexp(mold - mnew);
+          const vf vm = wasm_f32x4_splat(mnew);
+          vf sum = wasm_f32x4_splat(0);
+          for (int c = c0; c < c1; c += 4) {
+            const vf e = vexp(wasm_f32x4_sub(wasm_v128_load(row + c), vm));
+            wasm_v128_store(row + c, e);
+            sum = wasm_f32x4_add(sum, e);
+          }
+          const float s = wasm_f32x4_extract_lane(sum, 0) + wasm_f32x4_extract_lane(sum, 1) +
+                          wasm_f32x4_extract_lane(sum, 2) + wasm_f32x4_extract_lane(sum, 3);
+          l[ri] = l[ri] * alpha + s;
+          m[ri] = mnew;
+          if (alpha != 1.0f) {
+            float *a = acc + (long)ri * Hv;
+            const vf va = wasm_f32x4_splat(alpha);
+            for (int h = 0; h < Hv; h += 4) wasm_v128_store(a + h, wasm_f32x4_mul(wasm_v128_load(a + h), va));
+          }
+        }
+        accumulate4(acc + (long)(iq - i0) * Hv, Hv, sc, v, Hv, p0, c0, c1, bad);
+      }
+    }
+  }
+  int have_mean = 0;
+  for (int i = i0; i < i1; i++) {
+    const int ri = i - i0;
+    float *orow = o + (long)i * Hv;
+    const float mi = m[ri];
+    if (mi == NEG_INF || i >= pr->T) {
+      lse[i] = NEG_INF;
+      if (pr->uniform && i < pr->T) {
+        if (!have_mean) { value_mean(v, pr->S, Hv, mean); have_mean = 1; }
+        for (int h = 0; h < Hv; h++) orow[h] = mean[h];
+      } else {
+        for (int h = 0; h < Hv; h++) orow[h] = 0;
+      }
+      continue;
+    }
+    const float li = l[ri];
+    const vf inv = wasm_f32x4_splat(1.0f / li);
+    const float *a = acc + (long)ri * Hv;
+    for (int h = 0; h < Hv; h += 4) wasm_v128_store(orow + h, wasm_f32x4_mul(wasm_v128_load(a + h), inv));
+    lse[i] = (li != li || mi != mi) ? mi + li : (float)((double)mi + dlog((double)li));
+  }
+}
+
+extern unsigned char __heap_base;
+
+/* First free byte after the module's stack and data (the JS side allocates from here). */
+__attribute__((export_name("attn_heap_base"))) int attn_heap_base(void) { return (int)(uintptr_t)&__heap_base; }
+
+/* Scratch each thread needs, in bytes (the JS side allocates threads × this). */
+__attribute__((export_name("attn_scratch_bytes"))) int attn_scratch_bytes(int H, int Hv) {
+  const long f = fwd_scratch_floats(H, Hv);
+  const long bwd = (long)KP * H + (long)KP * Hv + KP + 4 * 4 * KP + Hv;
+  const long mx = f > bwd ? f : bwd;
+  return (int)((mx * 4 + 64 + 15) / 16 * 16);
+}
+
+/* Forward for thread tid: work items (head, block of QB query rows), round-robin over threads. */
+__attribute__((export_name("attn_forward"))) void attn_forward(const int32_t *p, int tid) {
+  Problem pr;
+  read_problem(p, &pr);
+  const int nth = p[P_THREADS];
+  if (tid >= nth) return;
+  float *scratch = (float *)(uintptr_t)(p[P_SCRATCH] + tid * p[P_SCRATCH_TSTRIDE]);
+  const int blocks = (pr.Tp + QB - 1) / QB;
+  const long items = (long)pr.B * pr.N * blocks;
+  for (long it = tid; it < items; it += nth) forward_item(p, &pr, (int)(it / blocks), (int)(it % blocks), scratch);
+}
+
+/* Backward of one head: dQ, dK, dV (and dBias into this thread's buffer). */
+static void backward_head(const int32_t *p, const Problem *pr, int bn, float *scratch, float *dbias) {
+  const int H = pr->H, Hv = pr->Hv, b = bn / pr->N, n = bn % pr->N, T = pr->T, S = pr->S;
+  const float *q = (const float *)(uintptr_t)p[P_Q] + (long)bn * pr->Tp * H;
+  const float *k = (const float *)(uintptr_t)p[P_K] + (long)bn * pr->Sp * H;
+  const float *v = (const float *)(uintptr_t)p[P_V] + (long)bn * pr->Sp * Hv;
+  const float *o = (const float *)(uintptr_t)p[P_O] + (long)bn * pr->Tp * Hv;
+  const float *lse = (const float *)(uintptr_t)p[P_LSE] + (long)bn * pr->Tp;
+  const float *dout = (const float *)(uintptr_t)p[P_DO] + (long)bn * pr->Tp * Hv;
+  float *dq = (float *)(uintptr_t)p[P_DQ] + (long)bn * pr->Tp * H;
+  float *dk = (float *)(uintptr_t)p[P_DK] + (long)bn * pr->Sp * H;
+  float *dv = (float *)(uintptr_t)p[P_DV] + (long)bn * pr->Sp * Hv;
+
+  float *kt = scratch;
+  float *vt = kt + KP * H;
+  uint8_t *bad = (uint8_t *)(vt + KP * Hv);
+  float *sc = vt + KP * Hv + KP / 4;
+  float *dp = sc + 4 * KP;
+  float *dd = dp + 4 * KP; /* D_i for 4 rows */
+  float *g = dd + 4 * KP;  /* Σ dO over empty rows ('uniform') */
+
+  for (long x = 0; x < (long)pr->Tp * H; x++) dq[x] = 0;
+  for (long x = 0; x < (long)pr->Sp * H; x++) dk[x] = 0;
+  for (long x = 0; x < (long)pr->Sp * Hv; x++) dv[x] = 0;
+  for (int h = 0; h < Hv; h++) g[h] = 0;
+
+  int any_empty = 0;
+  for (int i = 0; i < T; i++) {
+    if (lse[i] == NEG_INF) {
+      any_empty = 1;
+      if (pr->uniform) for (int h = 0; h < Hv; h++) g[h] += dout[(long)i * Hv + h];
+    }
+  }
+
+  for (int p0 = 0; p0 < S; p0 += KP) {
+    int np = S - p0; if (np > KP) np = KP; np = (np + 7) / 8 * 8;
+    const int plast = p0 + np - 1 < S - 1 ? p0 + np - 1 : S - 1;
+    /* rows that may see a key of this panel */
+    int ilo = 0, ihi = T;
+    if (pr->causal) ilo = p0;
+    if (pr->window >= 0) {
+      if (!pr->causal) { int lo = p0 - pr->window; if (lo > ilo) ilo = lo; }
+      long hi = (long)plast + pr->window + 1; if (hi < ihi) ihi = (int)hi;
+    }
+    if (ilo >= ihi) continue;
+    pack_panel(k, H, p0, np, kt, bad, v, Hv);
+    pack_panel(v, Hv, p0, np, vt, 0, 0, 0);
+    for (int iq = ilo / 4 * 4; iq < ihi; iq += 4) {
+      int qlo = S, qhi = 0, live = 0;
+      for (int r = 0; r < 4 && iq + r < T; r++) {
+        if (lse[iq + r] == NEG_INF) continue;
+        live = 1;
+        const int lo = key_lo(pr, iq + r), hi = key_hi(pr, iq + r);
+        if (lo < hi) { if (lo < qlo) qlo = lo; if (hi > qhi) qhi = hi; }
+      }
+      if (!live) continue;
+      if (qlo < p0) qlo = p0;
+      if (qhi > p0 + np) qhi = p0 + np;
+      if (qlo >= qhi) continue;
+      const int c0 = (qlo - p0) / 8 * 8, c1 = (qhi - p0 + 7) / 8 * 8;
+      scores4x8(q + (long)iq * H, H, kt, c0, c1, pr->scale, sc);
+      int clean = 1;
+      for (int t = c0; t < c1 && clean; t += 8) clean = tile_clean(pr, iq, p0 + t, p0 + t + 8);
+      if (!clean) bias_and_visibility(pr, b, n, iq, p0, c0, c1, sc);
+      scores4x8(dout + (long)iq * Hv, Hv, vt, c0, c1, 1.0f, dp);
+      for (int r = 0; r < 4; r++) {
+        const int i = iq + r;
+        float *prow = sc + r * KP, *srow = dp + r * KP;
+        const float li = i < T ? lse[i] : NEG_INF;
+        if (li == NEG_INF) {
+          for (int c = c0; c < c1; c++) { prow[c] = 0; srow[c] = 0; }
+          continue;
+        }
+        float di = 0;
+        for (int h = 0; h < Hv; h++) di += dout[(long)i * Hv + h] * o[(long)i * Hv + h];
+        const vf vl = wasm_f32x4_splat(li), vd = wasm_f32x4_splat(di), zero = wasm_f32x4_splat(0);
+        for (int c = c0; c < c1; c += 4) {
+          const vf pv = vexp(wasm_f32x4_sub(wasm_v128_load(prow + c), vl));
+          vf ds = wasm_f32x4_mul(pv, wasm_f32x4_sub(wasm_v128_load(srow + c), vd));
+          ds = wasm_v128_bitselect(zero, ds, wasm_f32x4_eq(pv, zero));
+          wasm_v128_store(prow + c, pv);
+          wasm_v128_store(srow + c, ds);
+        }
+        if (dbias) {
+          float *bp = dbias + (long)b * pr->bsb + (long)n * pr->bsn + (long)i * pr->bst;
+          for (int c = c0; c < c1; c++) {
+            const int j = p0 + c;
+            if (j < S && prow[c] != 0) bp[(long)j * pr->bss] += srow[c];
+          }
+        }
+        const vf vs = wasm_f32x4_splat(pr->scale);
+        for (int c = c0; c < c1; c += 4) wasm_v128_store(srow + c, wasm_f32x4_mul(wasm_v128_load(srow + c), vs));
+      }
+      scatter4(dv, Hv, sc, dout + (long)iq * Hv, Hv, p0, c0, c1);
+      scatter4(dk, H, dp, q + (long)iq * H, H, p0, c0, c1);
+      accumulate4(dq + (long)iq * H, H, dp, k, H, p0, c0, c1, bad);
+    }
+  }
+  if (any_empty && pr->uniform && S > 0) {
+    const vf inv = wasm_f32x4_splat(1.0f / (float)S);
+    for (int h = 0; h < Hv; h += 4) wasm_v128_store(g + h, wasm_f32x4_mul(wasm_v128_load(g + h), inv));
+    for (int j = 0; j < S; j++)
+      for (int h = 0; h < Hv; h += 4)
+        wasm_v128_store(dv + (long)j * Hv + h, wasm_f32x4_add(wasm_v128_load(dv + (long)j * Hv + h), wasm_v128_load(g + h)));
+  }
+}
+
+/*
+ * Backward for thread tid: heads round-robin over threads. A bias shared by
+ * several heads gets P_DBIAS_SLOTS partial sums (head bn adds into slot
+ * bn % slots; the thread count divides slots, so a slot has one writer and
+ * the sums do not depend on the thread count).
+ */
+__attribute__((export_name("attn_backward"))) void attn_backward(const int32_t *p, int tid) {
+  Problem pr;
+  read_problem(p, &pr);
+  const int nth = p[P_THREADS];
+  if (tid >= nth) return;
+  float *scratch = (float *)(uintptr_t)(p[P_SCRATCH] + tid * p[P_SCRATCH_TSTRIDE]);
+  const int slots = p[P_DBIAS_SLOTS] > 0 ? p[P_DBIAS_SLOTS] : 1;
+  const int heads = pr.B * pr.N;
+  for (int bn = tid; bn < heads; bn += nth) {
+    float *dbias = p[P_DBIAS] ? (float *)(uintptr_t)p[P_DBIAS] + (long)(bn % slots) * p[P_DBIAS_TSTRIDE] : 0;
+    backward_head(p, &pr, bn, scratch, dbias);
+  }
+}
+
+/*
+ * The bench's ceiling: a register-only SIMD128 loop, 12 independent chains of
+ * a = a·m + c (2 f32x4 operations, 8 flops, each): 96 flops per iteration.
+ */
+__attribute__((export_name("attn_simd_peak"))) float attn_simd_peak(int iters, float x) {
+  const vf m = wasm_f32x4_splat(0.999f), c = wasm_f32x4_splat(x * 1e-3f);
+  vf a0 = wasm_f32x4_splat(x), a1 = wasm_f32x4_add(a0, c), a2 = wasm_f32x4_add(a1, c), a3 = wasm_f32x4_add(a2, c);
+  vf a4 = wasm_f32x4_add(a3, c), a5 = wasm_f32x4_add(a4, c), a6 = wasm_f32x4_add(a5, c), a7 = wasm_f32x4_add(a6, c);
+  vf a8 = wasm_f32x4_add(a7, c), a9 = wasm_f32x4_add(a8, c), a10 = wasm_f32x4_add(a9, c), a11 = wasm_f32x4_add(a10, c);
+  for (int i = 0; i < iters; i++) {
+    a0 = wasm_f32x4_add(wasm_f32x4_mul(a0, m), c); a1 = wasm_f32x4_add(wasm_f32x4_mul(a1, m), c);
+    a2 = wasm_f32x4_add(wasm_f32x4_mul(a2, m), c); a3 = wasm_f32x4_add(wasm_f32x4_mul(a3, m), c);
+    a4 = wasm_f32x4_add(wasm_f32x4_mul(a4, m), c); a5 = wasm_f32x4_add(wasm_f32x4_mul(a5, m), c);
+    a6 = wasm_f32x4_add(wasm_f32x4_mul(a6, m), c); a7 = wasm_f32x4_add(wasm_f32x4_mul(a7, m), c);
+    a8 = wasm_f32x4_add(wasm_f32x4_mul(a8, m), c); a9 = wasm_f32x4_add(wasm_f32x4_mul(a9, m), c);
+    a10 = wasm_f32x4_add(wasm_f32x4_mul(a10, m), c); a11 = wasm_f32x4_add(wasm_f32x4_mul(a11, m), c);
+  }
+  vf s = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(a0, a1), wasm_f32x4_add(a2, a3)), wasm_f32x4_add(wasm_f32x4_add(a4, a5), wasm_f32x4_add(a6, a7)));
+  s = wasm_f32x4_add(s, wasm_f32x4_add(wasm_f32x4_add(a8, a9), wasm_f32x4_add(a10, a11)));
+  return wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1) + wasm_f32x4_extract_lane(s, 2) + wasm_f32x4_extract_lane(s, 3);
+}
