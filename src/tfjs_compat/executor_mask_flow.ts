@@ -18,6 +18,18 @@
  * 4. Recurrent layers. From Keras 3.16 on, `LSTM`, `GRU`, `SimpleRNN` and
  *    `Bidirectional` pass no mask on (they still read the one they are
  *    given); tfjs's pass theirs on when they return sequences.
+ * 5. MultiHeadAttention clears its inputs' masks. From Keras 3.8 on,
+ *    `MultiHeadAttention.call` reads the Keras masks of query, value and key
+ *    and then deletes them from those tensors, in place
+ *    (`backend.set_keras_mask(query, None)`, likewise value and key). A layer
+ *    that takes one of those tensors and runs after the attention sees no
+ *    mask: in `Add([x, MultiHeadAttention()(x, x)])` the Add has an input
+ *    without a mask, so (Keras's merge rule) its output has none, and the
+ *    layers after it (LayerNormalization, a second attention layer) run
+ *    unmasked. Measured with Keras 3.16 (torch) on model_attention_options of
+ *    __tests__/fixtures/keras-real-extra. `GroupQueryAttention` does not do
+ *    this. A Keras mask passed as an explicit argument in the file
+ *    (`mask=` of GlobalAveragePooling1D) is a graph tensor and is unaffected.
  *
  * The workaround is per layer instance, in a loaded model only (tfjs's
  * prototypes are untouched), and acts only while the model itself runs
@@ -38,6 +50,8 @@ type Apply = tf.layers.Layer['apply'];
 
 const MERGES = ['Add', 'Subtract', 'Multiply', 'Average', 'Maximum', 'Minimum'];
 const RECURRENT = ['LSTM', 'GRU', 'ResetAfterGRU', 'SimpleRNN', 'RNN', 'Bidirectional', 'ConvLSTM2D'];
+/** Layers whose Keras `call` deletes the masks of its first inputs (item 5): class → how many inputs (query, value, key). */
+const CLEARS_INPUT_MASKS: Readonly<Record<string, number>> = { MultiHeadAttention: 3 };
 
 /** Keras's merge mask: the OR of all masks, or none if any input has none. */
 function mergeMask(masks: Array<tf.Tensor | null>): tf.Tensor | null {
@@ -100,6 +114,18 @@ function kerasOutputMask(layer: tf.layers.Layer, inputs: tf.Tensor[], masks: Arr
  */
 export function matchKerasMaskFlow(model: tf.LayersModel, kerasVersion?: string): void {
   let running = 0;
+  // Masks taken off tensors during a run (item 5), put back (or freed with their disposed tensor) when it ends.
+  let cleared: Array<[tf.Tensor, tf.Tensor]> = [];
+  const endRun = (): void => {
+    running -= 1;
+    if (running > 0) return;
+    for (const [x, m] of cleared) {
+      if (x.isDisposed || (x.kerasMask !== undefined && x.kerasMask !== null)) m.dispose();
+      else x.kerasMask = m;
+    }
+    cleared = [];
+  };
+  const clearsInputMasks = atLeast(kerasVersion, 3, 8);
   const entry = model as unknown as Record<string, unknown>;
   for (const method of ['predict', 'predictOnBatch', 'execute', 'evaluate', 'evaluateDataset', 'fit', 'fitDataset', 'trainOnBatch']) {
     const original = entry[method] as ((...args: unknown[]) => unknown) | undefined;
@@ -110,11 +136,11 @@ export function matchKerasMaskFlow(model: tf.LayersModel, kerasVersion?: string)
       try {
         result = original.apply(model, args);
       } catch (e) {
-        running -= 1;
+        endRun();
         throw e;
       }
-      if (result instanceof Promise) return result.finally(() => (running -= 1));
-      running -= 1;
+      if (result instanceof Promise) return result.finally(endRun);
+      endRun();
       return result;
     };
   }
@@ -140,6 +166,12 @@ export function matchKerasMaskFlow(model: tf.LayersModel, kerasVersion?: string)
       // computeMask may return one of the input masks itself; only fresh tensors are ours to free.
       for (const m of asList(computed as tf.Tensor | tf.Tensor[])) {
         if (m !== null && m !== undefined && !masks.includes(m)) m.dispose();
+      }
+      const clears = clearsInputMasks ? CLEARS_INPUT_MASKS[layer.getClassName()] ?? 0 : 0;
+      for (const x of new Set(list.slice(0, clears))) {
+        if (x.kerasMask === undefined || x.kerasMask === null || outs.includes(x)) continue;
+        cleared.push([x, x.kerasMask]);
+        x.kerasMask = undefined;
       }
       return out;
     };
