@@ -114,16 +114,17 @@ function kerasOutputMask(layer: tf.layers.Layer, inputs: tf.Tensor[], masks: Arr
  */
 export function matchKerasMaskFlow(model: tf.LayersModel, kerasVersion?: string): void {
   let running = 0;
-  // Masks taken off tensors during a run (item 5), put back (or freed with their disposed tensor) when it ends.
-  let cleared: Array<[tf.Tensor, tf.Tensor]> = [];
+  // Masks taken off tensors during a run (item 5), by the layer that took them; put back (or freed
+  // with their tensor, if it was disposed) when the run ends.
+  let cleared = new Map<tf.Tensor, { mask: tf.Tensor; by: tf.layers.Layer }>();
   const endRun = (): void => {
     running -= 1;
     if (running > 0) return;
-    for (const [x, m] of cleared) {
-      if (x.isDisposed || (x.kerasMask !== undefined && x.kerasMask !== null)) m.dispose();
-      else x.kerasMask = m;
+    for (const [x, { mask }] of cleared) {
+      if (x.isDisposed || (x.kerasMask !== undefined && x.kerasMask !== null)) mask.dispose();
+      else x.kerasMask = mask;
     }
-    cleared = [];
+    cleared = new Map();
   };
   const clearsInputMasks = atLeast(kerasVersion, 3, 8);
   const entry = model as unknown as Record<string, unknown>;
@@ -150,7 +151,11 @@ export function matchKerasMaskFlow(model: tf.LayersModel, kerasVersion?: string)
     const wrapped = (inputs: Parameters<Apply>[0], kwargs?: Parameters<Apply>[1]): ReturnType<Apply> => {
       const list = asList(inputs as tf.Tensor | tf.Tensor[]);
       if (running === 0 || list.some((x) => x instanceof tf.SymbolicTensor || !(x instanceof tf.Tensor))) return apply(inputs, kwargs);
-      const masks = list.map((x) => x.kerasMask ?? null);
+      // tfjs applies a layer once per output it has in the graph: every application sees the masks the first one saw.
+      const masks = list.map((x) => {
+        const c = cleared.get(x);
+        return c !== undefined && c.by === layer ? c.mask : x.kerasMask ?? null;
+      });
       const k = { ...(kwargs ?? {}) };
       delete k.mask;
       if (masks.some((m) => m !== null)) k.mask = list.length === 1 ? masks[0] : masks;
@@ -170,7 +175,7 @@ export function matchKerasMaskFlow(model: tf.LayersModel, kerasVersion?: string)
       const clears = clearsInputMasks ? CLEARS_INPUT_MASKS[layer.getClassName()] ?? 0 : 0;
       for (const x of new Set(list.slice(0, clears))) {
         if (x.kerasMask === undefined || x.kerasMask === null || outs.includes(x)) continue;
-        cleared.push([x, x.kerasMask]);
+        cleared.set(x, { mask: x.kerasMask, by: layer });
         x.kerasMask = undefined;
       }
       return out;
