@@ -9,6 +9,7 @@ import * as path from 'path';
 import { matchKerasMaskFlow } from '../../src/tfjs_compat/executor_mask_flow';
 import { loadKerasModel } from '../../src/io/keras';
 import { MultiHeadAttention } from '../../src/layers/multi_head_attention';
+import { TransformerEncoder } from '../../src/layers/transformer_encoder';
 import { Json, readJson, REAL_EXTRA, toJsonHandler } from '../io/keras_real_cases';
 
 /** Passes its first input through and records the mask it is given (as arrays). */
@@ -232,5 +233,24 @@ describe('matchKerasMaskFlow: MultiHeadAttention clears its inputs\' masks', () 
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([x]);
     expect(m.isDisposed).toBe(true);
+  });
+});
+
+describe('matchKerasMaskFlow: keras-hub TransformerEncoder', () => {
+  // Measured with Keras 3.16 and keras-hub at 71453d08f (see the file comment of executor_mask_flow.ts):
+  // Add([x, TransformerEncoder(x)]) gets x without its mask for the post-norm encoder, with it for the pre-norm one.
+  it.each([[false, undefined], [true, m1]] as const)('normalizeFirst %s: the Add after it gives %j', (normalizeFirst, want) => {
+    const a = tf.input({ shape: [3], dtype: 'int32' });
+    const e = tf.layers.embedding({ inputDim: 5, outputDim: 4, maskZero: true }).apply(a) as tf.SymbolicTensor;
+    const enc = new TransformerEncoder({ intermediateDim: 4, numHeads: 2, normalizeFirst }).apply(e) as tf.SymbolicTensor;
+    const rec = new MaskRecorder();
+    const model = tf.model({ inputs: a, outputs: rec.apply(tf.layers.add().apply([e, enc]) as tf.SymbolicTensor) as tf.SymbolicTensor });
+    matchKerasMaskFlow(model, '3.16.0');
+    const x = feed(ids1);
+    const before = tf.memory().numTensors;
+    (model.predict(x) as tf.Tensor).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(rec.seen).toEqual([want]);
+    x.dispose();
   });
 });

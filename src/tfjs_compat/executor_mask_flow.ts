@@ -27,10 +27,19 @@
  *    without a mask, so (Keras's merge rule) its output has none, and the
  *    layers after it (LayerNormalization, a second attention layer) run
  *    unmasked. Measured with Keras 3.16 (torch) on model_attention_options of
- *    __tests__/fixtures/keras-real-extra. `GroupQueryAttention` does not do
- *    this. A Keras mask passed as an explicit argument in the file
- *    (`mask=` of GlobalAveragePooling1D) is a graph tensor and is unaffected.
- *
+ *    __tests__/fixtures/keras-real-extra. keras-hub's post-norm
+ *    `TransformerEncoder` does the same to its input (its attention is
+ *    called on that very tensor); `GroupQueryAttention`, keras-hub's
+ *    pre-norm encoder and its decoders do not (measured with Keras 3.16 and
+ *    keras-hub at 71453d08f: `Add([x, block(x)])` gets x without its mask
+ *    only after MultiHeadAttention and the post-norm encoder;
+ *    scripts/keras-golden/probe_mask_clearing.py). A mask passed
+ *    as an explicit argument in the file (`mask=` of GlobalAveragePooling1D)
+ *    is a graph tensor and is unaffected. The masks are cleared when tfjs's
+ *    executor runs the layer; a consumer that Keras runs after it runs after
+ *    it in tfjs too when it depends on it (a residual `Add`); for parallel
+ *    branches of equal depth the two executors' orders may differ.
+
  * The workaround is per layer instance, in a loaded model only (tfjs's
  * prototypes are untouched), and acts only while the model itself runs
  * (`predict`, `predictOnBatch`, `execute`, `evaluate`, `evaluateDataset`,
@@ -50,8 +59,18 @@ type Apply = tf.layers.Layer['apply'];
 
 const MERGES = ['Add', 'Subtract', 'Multiply', 'Average', 'Maximum', 'Minimum'];
 const RECURRENT = ['LSTM', 'GRU', 'ResetAfterGRU', 'SimpleRNN', 'RNN', 'Bidirectional', 'ConvLSTM2D'];
-/** Layers whose Keras `call` deletes the masks of its first inputs (item 5): class → how many inputs (query, value, key). */
-const CLEARS_INPUT_MASKS: Readonly<Record<string, number>> = { MultiHeadAttention: 3 };
+/**
+ * How many of a layer's first inputs Keras's `call` deletes the masks of
+ * (item 5): MultiHeadAttention's query, value and key; keras-hub's
+ * post-norm TransformerEncoder's input (its MultiHeadAttention is called on
+ * the input tensor itself; pre-norm, on a LayerNormalization's output).
+ */
+function clearedInputs(layer: tf.layers.Layer): number {
+  const cls = layer.getClassName();
+  if (cls === 'MultiHeadAttention') return 3;
+  if (cls === 'TransformerEncoder') return layer.getConfig().normalizeFirst === true ? 0 : 1;
+  return 0;
+}
 
 /** Keras's merge mask: the OR of all masks, or none if any input has none. */
 function mergeMask(masks: Array<tf.Tensor | null>): tf.Tensor | null {
@@ -172,7 +191,7 @@ export function matchKerasMaskFlow(model: tf.LayersModel, kerasVersion?: string)
       for (const m of asList(computed as tf.Tensor | tf.Tensor[])) {
         if (m !== null && m !== undefined && !masks.includes(m)) m.dispose();
       }
-      const clears = clearsInputMasks ? CLEARS_INPUT_MASKS[layer.getClassName()] ?? 0 : 0;
+      const clears = clearsInputMasks ? clearedInputs(layer) : 0;
       for (const x of new Set(list.slice(0, clears))) {
         if (x.kerasMask === undefined || x.kerasMask === null || outs.includes(x)) continue;
         cleared.set(x, { mask: x.kerasMask, by: layer });
