@@ -5,7 +5,12 @@
  * out by hand.
  */
 import * as tf from '@tensorflow/tfjs';
+import * as path from 'path';
 import { matchKerasMaskFlow } from '../../src/tfjs_compat/executor_mask_flow';
+import { loadKerasModel } from '../../src/io/keras';
+import { MultiHeadAttention } from '../../src/layers/multi_head_attention';
+import { TransformerEncoder } from '../../src/layers/transformer_encoder';
+import { Json, readJson, REAL_EXTRA, toJsonHandler } from '../io/keras_real_cases';
 
 /** Passes its first input through and records the mask it is given (as arrays). */
 class MaskRecorder extends tf.layers.Layer {
@@ -135,5 +140,117 @@ describe('matchKerasMaskFlow', () => {
     (model.predict([f1, f2]) as tf.Tensor).dispose();
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([x, m, f1, f2]);
+  });
+});
+
+/**
+ * Keras >= 3.8's MultiHeadAttention deletes the Keras masks of its query,
+ * value and key tensors, in place. Expected masks are the ones Keras's own
+ * layers received in `model.predict` of model_mha_clears_masks (recorded in
+ * its predictions.json `checks`, see scripts/keras-golden/README.md).
+ */
+describe('matchKerasMaskFlow: MultiHeadAttention clears its inputs\' masks', () => {
+  const dir = path.join(REAL_EXTRA, 'model_mha_clears_masks');
+  const pred = readJson(dir, 'predictions.json');
+  const kerasSeen = pred.checks['masks received in model.predict'];
+  const asBits = (m: Json): Json => (m === null ? null : (m as boolean[][]).map((r) => r.map((v) => (v ? 1 : 0))));
+  const padding = asBits(kerasSeen.mha.query_mask);
+
+  /** Records the mask each named layer's call gets for each input: its `mask` argument, else the one riding on the tensor. */
+  function spy(model: tf.LayersModel, names: string[]): Record<string, Json[]> {
+    const seen: Record<string, Json[]> = {};
+    for (const n of names) {
+      const layer = model.getLayer(n);
+      const call = layer.call.bind(layer);
+      layer.call = (inputs, kwargs) => {
+        const list = Array.isArray(inputs) ? inputs : [inputs];
+        const given = kwargs.mask as tf.Tensor | Array<tf.Tensor | null> | undefined;
+        seen[n] = list.slice(0, 2).map((x, i) => {
+          const m = (Array.isArray(given) ? given[i] : i === 0 ? given : null) ?? x.kerasMask ?? null;
+          return m === null ? null : m.arraySync();
+        });
+        return call(inputs, kwargs);
+      };
+    }
+    return seen;
+  }
+
+  /** The model from Keras's to_json() and weights, as a file of the given keras_version says. */
+  const handler = (version: string): tf.io.IOHandler => {
+    const inner = toJsonHandler(dir);
+    return { load: async () => {
+      const a = await (inner.load as () => Promise<tf.io.ModelArtifacts>)();
+      return { ...a, modelTopology: { keras_version: version, backend: 'torch', model_config: a.modelTopology } };
+    } };
+  };
+
+  it.each(['tfjs_from_h5', 'tfjs_from_keras'])('from %s: every layer gets the masks Keras\'s got (Add: [none, padding]; the next attention: none)', async (way) => {
+    const model = await loadKerasModel(path.join(dir, way, 'model.json'));
+    const seen = spy(model, ['mha', 'add', 'mha_after_add']);
+    const x = tf.tensor(pred.inputs, undefined, 'int32');
+    const before = tf.memory().numTensors;
+    (model.predict(x) as tf.Tensor).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(seen.mha).toEqual(kerasSeen.mha.input_tensor_masks.map(asBits));
+    expect(seen.add).toEqual(kerasSeen.add.input_tensor_masks.map(asBits));
+    expect(seen.mha_after_add).toEqual(kerasSeen.mha_after_add.input_tensor_masks.map(asBits));
+    expect(seen.add).toEqual([null, padding]);
+    x.dispose();
+    model.dispose();
+  });
+
+  it('keeps the masks for files of Keras 3.7 (before MultiHeadAttention cleared them), clears them for 3.8', async () => {
+    for (const [version, want] of [['3.7.0', [padding, padding]], ['3.8.0', [null, null]]] as const) {
+      const model = await loadKerasModel(handler(version));
+      const seen = spy(model, ['add', 'mha_after_add']);
+      const x = tf.tensor(pred.inputs, undefined, 'int32');
+      (model.predict(x) as tf.Tensor).dispose();
+      expect(seen.mha_after_add).toEqual(want);
+      expect(seen.add).toEqual(version === '3.7.0' ? [padding, padding] : [null, padding]);
+      x.dispose();
+      model.dispose();
+    }
+  });
+
+  it('gives every application of a two-output MultiHeadAttention its masks (tfjs applies it once per output), and gives the caller\'s mask back after the run', async () => {
+    // Keras's to_json() of a one-layer model, MHA(x, x, return_attention_scores=True) on an input carrying a mask.
+    const q = tf.input({ shape: [3, 2] });
+    const mha = new MultiHeadAttention({ numHeads: 1, keyDim: 2, returnAttentionScores: true, kernelInitializer: 'ones' });
+    const model = tf.model({ inputs: q, outputs: mha.apply([q, q]) as tf.SymbolicTensor[] });
+    matchKerasMaskFlow(model, '3.16.0');
+    const x = tf.tensor3d([[[1, 2], [3, 4], [5, 6]]]);
+    const m = tf.tensor2d([[true, true, false]], undefined, 'bool');
+    x.kerasMask = m;
+    const before = tf.memory().numTensors;
+    // execute, not predict: predict slices its feeds into batches, which carry no mask. In a tidy:
+    // tfjs's execute keeps the first application's outputs of a two-output layer and never frees them.
+    const [out, scores] = tf.tidy(() => model.execute(x, model.outputs.map((o) => o.name)) as tf.Tensor[]);
+    // Key 2 is padding: no query row gives it weight, in the scores (the second application).
+    expect((scores.arraySync() as number[][][][])[0][0].map((row) => row[2])).toEqual([0, 0, 0]);
+    expect(x.kerasMask).toBe(m);
+    expect(m.isDisposed).toBe(false);
+    tf.dispose([out, scores]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x]);
+    expect(m.isDisposed).toBe(true);
+  });
+});
+
+describe('matchKerasMaskFlow: keras-hub TransformerEncoder', () => {
+  // Measured with Keras 3.16 and keras-hub at 71453d08f (see the file comment of executor_mask_flow.ts):
+  // Add([x, TransformerEncoder(x)]) gets x without its mask for the post-norm encoder, with it for the pre-norm one.
+  it.each([[false, undefined], [true, m1]] as const)('normalizeFirst %s: the Add after it gives %j', (normalizeFirst, want) => {
+    const a = tf.input({ shape: [3], dtype: 'int32' });
+    const e = tf.layers.embedding({ inputDim: 5, outputDim: 4, maskZero: true }).apply(a) as tf.SymbolicTensor;
+    const enc = new TransformerEncoder({ intermediateDim: 4, numHeads: 2, normalizeFirst }).apply(e) as tf.SymbolicTensor;
+    const rec = new MaskRecorder();
+    const model = tf.model({ inputs: a, outputs: rec.apply(tf.layers.add().apply([e, enc]) as tf.SymbolicTensor) as tf.SymbolicTensor });
+    matchKerasMaskFlow(model, '3.16.0');
+    const x = feed(ids1);
+    const before = tf.memory().numTensors;
+    (model.predict(x) as tf.Tensor).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(rec.seen).toEqual([want]);
+    x.dispose();
   });
 });

@@ -24,6 +24,7 @@ import numpy as np
 import keras
 from keras import layers, ops
 
+from keras.src.backend import set_keras_mask
 from common import dump, env_info, npy, set_seeded_weights, tl, weights_json
 
 OUT = sys.argv[1]
@@ -566,6 +567,70 @@ if wants("model_conv1d"):
     model = keras.Model(x_in, out, name="conv1d_model")
     save_model("model_conv1d", model, rs.randn(3, 12, 4).astype(np.float32),
                seed=33)
+
+# --------- MultiHeadAttention deletes the Keras masks of its inputs (in place)
+if wants("model_mha_clears_masks"):
+    # Keras >= 3.8's MultiHeadAttention.call reads the query's mask and then
+    # calls backend.set_keras_mask(t, None) on query, value and key. A layer
+    # that takes the same tensor and runs after it sees no mask: here the
+    # Add gets [no mask, mask] -> no mask (merge rule), so the second
+    # attention runs with no query/value mask. `checks` records the masks each
+    # layer's call received in model.predict.
+    print("model_mha_clears_masks")
+    inp = keras.Input(shape=(8,), dtype="int32", name="tokens")
+    x = layers.Embedding(20, 4, mask_zero=True, name="embedding")(inp)
+    a = layers.MultiHeadAttention(num_heads=2, key_dim=2,
+                                  name="mha")(x, x)
+    y = layers.Add(name="add")([x, a])
+    b = layers.MultiHeadAttention(num_heads=2, key_dim=2,
+                                  name="mha_after_add")(y, y)
+    out = layers.Dense(3, name="dense")(b)
+    model = keras.Model(inp, out, name="mha_clears_masks_model")
+
+    def checks(model, x, pred):
+        from keras.src.backend import get_keras_mask
+        seen = {}
+        originals = {}
+        for n in ("mha", "add", "mha_after_add"):
+            layer = model.get_layer(n)
+            originals[n] = layer.call
+
+            def spy(*args, _orig=layer.call, _n=n, **kwargs):
+                first = args[0]
+                ts = list(first) if isinstance(first, (list, tuple)) \
+                    else list(args[:2])
+                seen[_n] = {
+                    "input_tensor_masks": [
+                        None if get_keras_mask(t) is None
+                        else npy(get_keras_mask(t)).astype(bool).tolist()
+                        for t in ts],
+                    **{k: (None if v is None
+                           else npy(v).astype(bool).tolist())
+                       for k, v in kwargs.items() if k.endswith("_mask")},
+                }
+                return _orig(*args, **kwargs)
+            layer.call = spy
+        model.predict(x, verbose=0)
+        for n, c in originals.items():
+            model.get_layer(n).call = c
+        # The second attention called on y WITH the padding mask on y (what
+        # a mask flow that ignores the deletion would give).
+        e = model.get_layer("embedding")(x)
+        m = npy(get_keras_mask(e))
+        a2 = model.get_layer("mha")(e, e)
+        y2 = model.get_layer("add")([e, a2])
+        set_keras_mask(y2, ops.convert_to_tensor(m))
+        p_masked = npy(model.get_layer("dense")(
+            model.get_layer("mha_after_add")(y2, y2)))
+        return {
+            "masks received in model.predict": seen,
+            "max_abs(predictions - same layers with the padding mask on "
+            "mha_after_add's input)": float(np.abs(p_masked - pred).max()),
+        }
+
+    save_model("model_mha_clears_masks", model, TOKENS8, seed=35,
+               intermediate_layers=["mha", "add", "mha_after_add"],
+               checks=checks)
 
 if FAILURES or not ONLY:
     dump(os.path.join(OUT, "keras_failures.json"), {

@@ -18,7 +18,28 @@
  * 4. Recurrent layers. From Keras 3.16 on, `LSTM`, `GRU`, `SimpleRNN` and
  *    `Bidirectional` pass no mask on (they still read the one they are
  *    given); tfjs's pass theirs on when they return sequences.
- *
+ * 5. MultiHeadAttention clears its inputs' masks. From Keras 3.8 on,
+ *    `MultiHeadAttention.call` reads the Keras masks of query, value and key
+ *    and then deletes them from those tensors, in place
+ *    (`backend.set_keras_mask(query, None)`, likewise value and key). A layer
+ *    that takes one of those tensors and runs after the attention sees no
+ *    mask: in `Add([x, MultiHeadAttention()(x, x)])` the Add has an input
+ *    without a mask, so (Keras's merge rule) its output has none, and the
+ *    layers after it (LayerNormalization, a second attention layer) run
+ *    unmasked. Measured with Keras 3.16 (torch) on model_attention_options of
+ *    __tests__/fixtures/keras-real-extra. keras-hub's post-norm
+ *    `TransformerEncoder` does the same to its input (its attention is
+ *    called on that very tensor); `GroupQueryAttention`, keras-hub's
+ *    pre-norm encoder and its decoders do not (measured with Keras 3.16 and
+ *    keras-hub at 71453d08f: `Add([x, block(x)])` gets x without its mask
+ *    only after MultiHeadAttention and the post-norm encoder;
+ *    scripts/keras-golden/probe_mask_clearing.py). A mask passed
+ *    as an explicit argument in the file (`mask=` of GlobalAveragePooling1D)
+ *    is a graph tensor and is unaffected. The masks are cleared when tfjs's
+ *    executor runs the layer; a consumer that Keras runs after it runs after
+ *    it in tfjs too when it depends on it (a residual `Add`); for parallel
+ *    branches of equal depth the two executors' orders may differ.
+
  * The workaround is per layer instance, in a loaded model only (tfjs's
  * prototypes are untouched), and acts only while the model itself runs
  * (`predict`, `predictOnBatch`, `execute`, `evaluate`, `evaluateDataset`,
@@ -38,6 +59,18 @@ type Apply = tf.layers.Layer['apply'];
 
 const MERGES = ['Add', 'Subtract', 'Multiply', 'Average', 'Maximum', 'Minimum'];
 const RECURRENT = ['LSTM', 'GRU', 'ResetAfterGRU', 'SimpleRNN', 'RNN', 'Bidirectional', 'ConvLSTM2D'];
+/**
+ * How many of a layer's first inputs Keras's `call` deletes the masks of
+ * (item 5): MultiHeadAttention's query, value and key; keras-hub's
+ * post-norm TransformerEncoder's input (its MultiHeadAttention is called on
+ * the input tensor itself; pre-norm, on a LayerNormalization's output).
+ */
+function clearedInputs(layer: tf.layers.Layer): number {
+  const cls = layer.getClassName();
+  if (cls === 'MultiHeadAttention') return 3;
+  if (cls === 'TransformerEncoder') return layer.getConfig().normalizeFirst === true ? 0 : 1;
+  return 0;
+}
 
 /** Keras's merge mask: the OR of all masks, or none if any input has none. */
 function mergeMask(masks: Array<tf.Tensor | null>): tf.Tensor | null {
@@ -100,6 +133,19 @@ function kerasOutputMask(layer: tf.layers.Layer, inputs: tf.Tensor[], masks: Arr
  */
 export function matchKerasMaskFlow(model: tf.LayersModel, kerasVersion?: string): void {
   let running = 0;
+  // Masks taken off tensors during a run (item 5), by the layer that took them; put back (or freed
+  // with their tensor, if it was disposed) when the run ends.
+  let cleared = new Map<tf.Tensor, { mask: tf.Tensor; by: tf.layers.Layer }>();
+  const endRun = (): void => {
+    running -= 1;
+    if (running > 0) return;
+    for (const [x, { mask }] of cleared) {
+      if (x.isDisposed || (x.kerasMask !== undefined && x.kerasMask !== null)) mask.dispose();
+      else x.kerasMask = mask;
+    }
+    cleared = new Map();
+  };
+  const clearsInputMasks = atLeast(kerasVersion, 3, 8);
   const entry = model as unknown as Record<string, unknown>;
   for (const method of ['predict', 'predictOnBatch', 'execute', 'evaluate', 'evaluateDataset', 'fit', 'fitDataset', 'trainOnBatch']) {
     const original = entry[method] as ((...args: unknown[]) => unknown) | undefined;
@@ -110,11 +156,11 @@ export function matchKerasMaskFlow(model: tf.LayersModel, kerasVersion?: string)
       try {
         result = original.apply(model, args);
       } catch (e) {
-        running -= 1;
+        endRun();
         throw e;
       }
-      if (result instanceof Promise) return result.finally(() => (running -= 1));
-      running -= 1;
+      if (result instanceof Promise) return result.finally(endRun);
+      endRun();
       return result;
     };
   }
@@ -124,7 +170,11 @@ export function matchKerasMaskFlow(model: tf.LayersModel, kerasVersion?: string)
     const wrapped = (inputs: Parameters<Apply>[0], kwargs?: Parameters<Apply>[1]): ReturnType<Apply> => {
       const list = asList(inputs as tf.Tensor | tf.Tensor[]);
       if (running === 0 || list.some((x) => x instanceof tf.SymbolicTensor || !(x instanceof tf.Tensor))) return apply(inputs, kwargs);
-      const masks = list.map((x) => x.kerasMask ?? null);
+      // tfjs applies a layer once per output it has in the graph: every application sees the masks the first one saw.
+      const masks = list.map((x) => {
+        const c = cleared.get(x);
+        return c !== undefined && c.by === layer ? c.mask : x.kerasMask ?? null;
+      });
       const k = { ...(kwargs ?? {}) };
       delete k.mask;
       if (masks.some((m) => m !== null)) k.mask = list.length === 1 ? masks[0] : masks;
@@ -140,6 +190,12 @@ export function matchKerasMaskFlow(model: tf.LayersModel, kerasVersion?: string)
       // computeMask may return one of the input masks itself; only fresh tensors are ours to free.
       for (const m of asList(computed as tf.Tensor | tf.Tensor[])) {
         if (m !== null && m !== undefined && !masks.includes(m)) m.dispose();
+      }
+      const clears = clearsInputMasks ? clearedInputs(layer) : 0;
+      for (const x of new Set(list.slice(0, clears))) {
+        if (x.kerasMask === undefined || x.kerasMask === null || outs.includes(x)) continue;
+        cleared.set(x, { mask: x.kerasMask, by: layer });
+        x.kerasMask = undefined;
       }
       return out;
     };
