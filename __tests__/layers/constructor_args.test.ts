@@ -133,3 +133,13 @@ describe('what (de)serialization passes still loads', () => {
     });
   });
 });
+
+describe('wrong values of known arguments', () => {
+  it('are AttentionErrors showing the value as written (a string quoted)', () => {
+    refuses(() => new MultiHeadAttention({ numHeads: 2, keyDim: '4' } as never), /^MultiHeadAttention: expected keyDim to be a positive integer, but got keyDim="4"\.$/);
+    refuses(() => new MultiHeadAttention({ keyDim: 4 } as never), /^MultiHeadAttention: expected numHeads to be a positive integer, but got numHeads=undefined\.$/);
+    refuses(() => layers.attention({ dropout: '0.1' } as never), /^Attention: expected dropout to be a number in \[0, 1\), but got dropout="0\.1"\.$/);
+    refuses(() => layers.attention({ useScale: 'true' } as never), /^Attention: expected useScale to be a boolean, but got useScale="true"\.$/);
+    refuses(() => layers.attention({ scoreMode: 'dott' } as never), /^Attention: expected scoreMode to be one of 'dot', 'concat', but got scoreMode="dott"\.$/);
+  });
+});
