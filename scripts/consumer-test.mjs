@@ -273,6 +273,51 @@ try {
       r.stderr.slice(0, 1500));
   }
 
+  // Plain JavaScript has no type check: misspelled constructor arguments and
+  // options must be refused at run time, naming the likely one.
+  writeFileSync(join(cjs, 'typos.cjs'), `const tf = require('@tensorflow/tfjs');
+const { AttentionError, MultiHeadAttention, layers, scaledDotProductAttention } = require('tfjs-attention');
+const x = tf.ones([1, 3, 4]);
+for (const f of [
+  () => new MultiHeadAttention({ numHeads: 2, keyDim: 2, useCasualMask: true }),
+  () => layers.transformerEncoder({ intermediate_dim: 8, num_heads: 2 }),
+  () => new MultiHeadAttention({ numHeads: 2, keyDim: 2 }).apply([x, x], { return_attention_scores: true }),
+  () => scaledDotProductAttention(x, x, x, { is_causal: true }),
+]) {
+  try { f(); console.log('accepted'); } catch (e) { console.log(e instanceof AttentionError, e.message.replace(/^.*but got /, '')); }
+}
+`);
+  const typos = node('typos.cjs', cjs);
+  const typoLines = typos.stdout.trim().split('\n');
+  check(typos.status === 0 && typoLines.length === 4 && typoLines.every((l) => l.startsWith('true ')) &&
+    /useCasualMask \(did you mean useCausalMask\?\)/.test(typoLines[0]) && /intermediate_dim \(did you mean intermediateDim\?\), num_heads \(did you mean numHeads\?\)/.test(typoLines[1]) &&
+    /return_attention_scores \(did you mean returnAttentionScores\?\)/.test(typoLines[2]) && /is_causal \(did you mean causal\?\)/.test(typoLines[3]),
+  'plain JS: misspelled constructor arguments, call options and function options are AttentionErrors naming the likely name', typos.stdout + typos.stderr.slice(0, 1500));
+
+  // The residual pattern x + MHA(x, x) built in plain JS, on the default backend: predict, evaluate, fit.
+  writeFileSync(join(esm, 'residual.mjs'), `import * as tf from '@tensorflow/tfjs';
+import { initBackend, MultiHeadAttention } from 'tfjs-attention';
+const backend = await initBackend();
+const inp = tf.input({ shape: [6, 16] });
+const att = new MultiHeadAttention({ numHeads: 2, keyDim: 8 }).apply([inp, inp]);
+const res = tf.layers.add().apply([inp, att]);
+const out = tf.layers.dense({ units: 1 }).apply(tf.layers.globalAveragePooling1d().apply(res));
+const m = tf.model({ inputs: inp, outputs: out });
+m.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
+const x = tf.randomNormal([32, 6, 16], 0, 1, 'float32', 1);
+const y = x.mean([1, 2]).expandDims(1);
+const shape = m.predict(x).shape;
+const before = m.evaluate(x, y).dataSync()[0];
+await m.fit(x, y, { epochs: 15, verbose: 0 });
+const after = m.evaluate(x, y).dataSync()[0];
+console.log(JSON.stringify({ backend, shape, before, after }));
+`);
+  const residual = node('residual.mjs', esm);
+  const rr = residual.status === 0 ? JSON.parse(residual.stdout.trim().split('\n').pop()) : {};
+  check(residual.status === 0 && rr.backend === 'wasm' && JSON.stringify(rr.shape) === '[32,1]' && rr.after < rr.before * 0.8,
+    `plain JS: x + MultiHeadAttention(x, x) (tf.layers.add) predicts, evaluates and fits on wasm (loss ${rr.before?.toFixed?.(4)} → ${rr.after?.toFixed?.(4)})`,
+    residual.stderr.slice(0, 2000));
+
   const value = node('value.cjs', cjs);
   const expected = (10 / (1 + Math.E)).toFixed(4);
   check(value.status === 0 && value.stdout.trim().endsWith(expected), `require('tfjs-attention') computes attention (${value.stdout.trim()}; expected ${expected})`, value.stderr.slice(0, 1500));

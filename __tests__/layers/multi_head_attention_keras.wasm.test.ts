@@ -197,7 +197,7 @@ describe('MultiHeadAttention sliding_window and use_gate (float64 reference of K
   it.each([
     [{ slidingWindow: 0 }, /MultiHeadAttention: expected slidingWindow to be a positive integer, but got slidingWindow=0/],
     [{ slidingWindow: 2.5 }, /expected slidingWindow to be a positive integer, but got slidingWindow=2.5/],
-    [{ useGate: 'yes' }, /MultiHeadAttention: expected useGate to be a boolean, but got useGate=yes/],
+    [{ useGate: 'yes' }, /MultiHeadAttention: expected useGate to be a boolean, but got useGate="yes"/],
   ])('rejects %j', (args, msg) => {
     const before = tf.memory().numTensors;
     expect(() => new MultiHeadAttention({ numHeads: 2, keyDim: 2, ...(args as object) })).toThrow(msg);

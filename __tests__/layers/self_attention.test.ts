@@ -63,7 +63,7 @@ describe('SelfAttention', () => {
     [{ numHeads: 0, keyDim: 2 }, /SelfAttention: expected numHeads to be a positive integer, but got numHeads=0/],
     [{ numHeads: 2, keyDim: 1.5 }, /SelfAttention: expected keyDim to be a positive integer, but got keyDim=1.5/],
     [{ numHeads: 2, keyDim: 2, outputShape: 0 }, /expected outputShape to be a positive integer, but got outputShape=0/],
-    [{ numHeads: 2, keyDim: 2, useCausalMask: 'yes' }, /expected useCausalMask to be a boolean, but got useCausalMask=yes/],
+    [{ numHeads: 2, keyDim: 2, useCausalMask: 'yes' }, /expected useCausalMask to be a boolean, but got useCausalMask="yes"/],
   ])('rejects %j', (args, msg) => {
     expect(() => new SelfAttention(args as ConstructorParameters<typeof SelfAttention>[0])).toThrow(msg);
   });

@@ -14,6 +14,7 @@ import {
   checkNonNegativeInt,
   checkFloat,
   checkBoolean,
+  checkOptionNames,
   checkOptions,
   checkSeed,
   checkTraining,
@@ -125,6 +126,17 @@ export interface ScaledDotProductOptions extends AttentionOptions {
   /** Keys per chunk on the chunked path. Default 2048. */
   chunkSize?: number;
 }
+
+/** The option names of `AttentionOptions`, for the check of unknown options. */
+export const ATTENTION_OPTION_NAMES = ['mask', 'causal', 'dropout', 'training', 'seed', 'emptyRows', 'window'] as const satisfies ReadonlyArray<keyof AttentionOptions>;
+/** The option names of `attentionWeights` (every key of `ScaledDotProductOptions`). */
+const WEIGHTS_OPTION_NAMES = [...ATTENTION_OPTION_NAMES, 'scale', 'bias', 'implementation', 'memoryBudget', 'blockSize', 'chunkSize'] as const satisfies ReadonlyArray<keyof ScaledDotProductOptions>;
+/** The option names of `scaledDotProductAttention`. */
+const SDPA_OPTION_NAMES = [...WEIGHTS_OPTION_NAMES, 'returnWeights'] as const;
+// Compile-time: the lists name every option of the interfaces.
+type Missing<T, L extends readonly string[]> = Exclude<keyof T, L[number]>;
+const optionListsComplete: [Missing<AttentionOptions, typeof ATTENTION_OPTION_NAMES>, Missing<ScaledDotProductOptions, typeof WEIGHTS_OPTION_NAMES>] extends [never, never] ? true : never = true;
+void optionListsComplete;
 
 /** Output and weights, returned when `returnWeights` is true. */
 export interface AttentionResult {
@@ -244,6 +256,8 @@ export function attentionWeights(
   options: ScaledDotProductOptions = {},
 ): tf.Tensor {
   const fn = 'attentionWeights';
+  checkOptions(fn, options);
+  checkOptionNames(fn, options, WEIGHTS_OPTION_NAMES);
   const shapes = checkAttentionInputs(fn, query, key, undefined, options);
   const { T, S, H } = shapes;
   return tf.tidy(() => {
@@ -305,6 +319,8 @@ export function scaledDotProductAttention(
   options: ScaledDotProductOptions & { returnWeights?: boolean } = {},
 ): tf.Tensor | AttentionResult {
   const fn = 'scaledDotProductAttention';
+  checkOptions(fn, options);
+  checkOptionNames(fn, options, SDPA_OPTION_NAMES);
   if (value === undefined) checkFloat(fn, 'value', value);
   const shapes = checkAttentionInputs(fn, query, key, value, options);
   const plan = planAttention({

@@ -16,7 +16,7 @@ import { asList, perInputMasks, checkBool, checkChoice, checkRate, inputShapes, 
 import { LayerVariable } from './multi_head_base';
 import { CausalCallOptions, Kwargs, ScoringLayer, Shaped, showShape } from './scoring_layer';
 import type { CallSignature } from './base/call_signature';
-import { layerArgs, trainingArg } from './base/layer_guards';
+import { constructorArgs, layerArgs, trainingArg } from './base/layer_guards';
 import { checkInputMask } from '../ops/checks';
 import { nextDropoutSeed } from './base/seed_generator';
 
@@ -59,6 +59,8 @@ export interface AttentionArgs extends LayerArgs {
 export class Attention extends ScoringLayer<CausalCallOptions> {
   protected override readonly modelDroppedCallArgs: readonly string[] = ['returnAttentionScores', 'useCausalMask'];
   static className = 'Attention';
+  /** The constructor's own arguments (beyond tf.layers.Layer's); any other is refused by name. */
+  static readonly constructorArgs: readonly string[] = constructorArgs<AttentionArgs>()(['useScale', 'scoreMode', 'dropout', 'seed', 'returnAttentionScores', 'useCausalMask']);
   static readonly callSignature: CallSignature = {
     keras: ['mask', 'training', 'return_attention_scores', 'use_causal_mask'],
     tensorInputs: [],
@@ -198,6 +200,8 @@ export type AdditiveAttentionArgs = Omit<AttentionArgs, 'scoreMode'>;
  */
 export class AdditiveAttention extends Attention {
   static override className = 'AdditiveAttention';
+  /** The constructor's own arguments (beyond tf.layers.Layer's); any other is refused by name. */
+  static override readonly constructorArgs: readonly string[] = constructorArgs<AdditiveAttentionArgs>()(['useScale', 'dropout', 'seed', 'returnAttentionScores', 'useCausalMask']);
   static override readonly callSignature: CallSignature = {
     keras: ['mask', 'training', 'return_attention_scores', 'use_causal_mask'],
     tensorInputs: [],
@@ -206,8 +210,9 @@ export class AdditiveAttention extends Attention {
   };
 
   constructor(args: AdditiveAttentionArgs = {}) {
-    if ((layerArgs(new.target, args) as AttentionArgs | undefined)?.scoreMode !== undefined) {
-      throw new Error(`AdditiveAttention: scoreMode is not an argument of AdditiveAttention, but got scoreMode=${JSON.stringify((args as AttentionArgs).scoreMode)}.`);
+    // Checked before the names (Attention's constructor checks them): scoreMode gets its own message.
+    if (args !== null && typeof args === 'object' && (args as AttentionArgs).scoreMode !== undefined) {
+      throw new AttentionError(`AdditiveAttention: scoreMode is not an argument of AdditiveAttention, but got scoreMode=${JSON.stringify((args as AttentionArgs).scoreMode)}.`);
     }
     super(args, { useScale: true });
   }

@@ -8,6 +8,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { transpose } from '../tfjs_compat/empty_transpose';
 import type { Constraint, Initializer, Regularizer } from './tfjs_types';
+import { AttentionError } from '../errors';
+
+/** A value as the user wrote it: strings quoted (`keyDim="4"`, not `keyDim=4`). */
+const shown = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : String(v));
 
 /** What tfjs layers accept for an initializer: a name, an instance, or a serialized config. */
 export type InitializerArg = string | Initializer | { className: string; config: object };
@@ -102,7 +106,7 @@ export function rejectSymbolicCallArgs(layer: string, inputs: unknown, kwargs: {
 
 export function checkPositiveInt(layer: string, name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new Error(`${layer}: expected ${name} to be a positive integer, but got ${name}=${String(v)}.`);
+    throw new AttentionError(`${layer}: expected ${name} to be a positive integer, but got ${name}=${shown(v)}.`);
   }
   return v;
 }
@@ -114,7 +118,7 @@ export function checkOptionalPositiveInt(layer: string, name: string, v: unknown
 export function checkRate(layer: string, name: string, v: unknown): number {
   if (v === undefined) return 0;
   if (typeof v !== 'number' || !(v >= 0 && v < 1)) {
-    throw new Error(`${layer}: expected ${name} to be a number in [0, 1), but got ${name}=${String(v)}.`);
+    throw new AttentionError(`${layer}: expected ${name} to be a number in [0, 1), but got ${name}=${shown(v)}.`);
   }
   return v;
 }
@@ -122,7 +126,7 @@ export function checkRate(layer: string, name: string, v: unknown): number {
 export function checkBool(layer: string, name: string, v: unknown, dflt: boolean): boolean {
   if (v === undefined) return dflt;
   if (typeof v !== 'boolean') {
-    throw new Error(`${layer}: expected ${name} to be a boolean, but got ${name}=${String(v)}.`);
+    throw new AttentionError(`${layer}: expected ${name} to be a boolean, but got ${name}=${shown(v)}.`);
   }
   return v;
 }
@@ -130,7 +134,7 @@ export function checkBool(layer: string, name: string, v: unknown, dflt: boolean
 export function checkChoice<T extends string>(layer: string, name: string, v: unknown, choices: readonly T[], dflt: T): T {
   if (v === undefined) return dflt;
   if (typeof v !== 'string' || !(choices as readonly string[]).includes(v)) {
-    throw new Error(`${layer}: expected ${name} to be one of ${choices.map((c) => `'${c}'`).join(', ')}, but got ${name}=${JSON.stringify(v)}.`);
+    throw new AttentionError(`${layer}: expected ${name} to be one of ${choices.map((c) => `'${c}'`).join(', ')}, but got ${name}=${JSON.stringify(v)}.`);
   }
   return v as T;
 }
@@ -138,7 +142,7 @@ export function checkChoice<T extends string>(layer: string, name: string, v: un
 export function checkFinite(layer: string, name: string, v: unknown, dflt: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new Error(`${layer}: expected ${name} to be a finite number, but got ${name}=${String(v)}.`);
+    throw new AttentionError(`${layer}: expected ${name} to be a finite number, but got ${name}=${shown(v)}.`);
   }
   return v;
 }

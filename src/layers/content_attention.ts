@@ -32,7 +32,7 @@ import { refuseRenamedArgs, renameConfig } from './base/renamed_args';
 
 /** The constructor arguments this layer renamed (Keras's names now). */
 const RENAMED = ['causal'] as const;
-import { layerArgs, trainingArg } from './base/layer_guards';
+import { constructorArgs, layerArgs, trainingArg } from './base/layer_guards';
 
 /** The score functions of `ContentAttention`. */
 export type ContentScore = 'dot' | 'general' | 'additive' | 'cosine';
@@ -80,6 +80,8 @@ const NAME = 'ContentAttention';
  */
 export class ContentAttention extends ScoringLayer {
   static className = NAME;
+  /** The constructor's own arguments (beyond tf.layers.Layer's); any other is refused by name. */
+  static readonly constructorArgs: readonly string[] = constructorArgs<ContentAttentionArgs>()(['score', 'units', 'dropout', 'useCausalMask', 'kernelInitializer', 'returnAttentionScores', 'implementation', 'memoryBudget']);
   static readonly callSignature: CallSignature = {
     keras: [],
     tensorInputs: [],

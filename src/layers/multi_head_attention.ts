@@ -11,7 +11,8 @@ import type { CallSignature } from './base/call_signature';
 import { asList, ownCopy, checkBool, combineLayerMasks, inputShapes, lastDim, perInputMasks } from './common';
 import { KerasAttentionOptions, Kwargs, MultiHeadBase, MultiHeadBaseArgs } from './multi_head_base';
 import type { MultiHeadAttentionCallOptions, Shaped } from './scoring_layer';
-import { trainingArg } from './base/layer_guards';
+import { constructorArgs, trainingArg } from './base/layer_guards';
+import type { KerasOnlyArg } from './base/layer_guards';
 import type { KerasWeightPaths } from './base/keras_weight_paths';
 
 /** Arguments of `MultiHeadAttention` (Keras's, in camelCase). */
@@ -63,6 +64,10 @@ const NAME = 'MultiHeadAttention';
  */
 export class MultiHeadAttention extends MultiHeadBase<MultiHeadAttentionCallOptions> {
   static className = NAME;
+  /** The constructor's own arguments (beyond tf.layers.Layer's); any other is refused by name. */
+  static readonly constructorArgs: readonly string[] = constructorArgs<MultiHeadAttentionArgs>()(['numHeads', 'keyDim', 'valueDim', 'dropout', 'useBias', 'kernelInitializer', 'biasInitializer', 'kernelRegularizer', 'biasRegularizer', 'kernelConstraint', 'biasConstraint', 'seed', 'returnAttentionScores', 'implementation', 'memoryBudget', 'slidingWindow', 'useGate', 'outputShape', 'attentionAxes', 'useCausalMask']);
+  /** Keras 2's build shapes, found again from the inputs. */
+  static readonly kerasOnlyArgs: Readonly<Record<string, KerasOnlyArg>> = { queryShape: 'shape', keyShape: 'shape', valueShape: 'shape' };
   static readonly callSignature: CallSignature = {
     keras: ['value', 'key', 'query_mask', 'value_mask', 'key_mask', 'attention_mask', 'return_attention_scores', 'training', 'use_causal_mask'],
     tensorInputs: ['value', 'key', 'attention_mask'],

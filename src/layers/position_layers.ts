@@ -11,7 +11,7 @@ import type { Initializer, LayerArgs } from './tfjs_types';
 import { applyRotary, sinePositionEncoding } from '../ops/position';
 import { checkPositiveInt, InitializerArg, lastDim, resolveInitializer, serialize } from './common';
 import { Kwargs, LayerVariable } from './multi_head_base';
-import { layerArgs } from './base/layer_guards';
+import { constructorArgs, layerArgs } from './base/layer_guards';
 
 function checkPositive(layer: string, name: string, v: unknown, dflt: number): number {
   if (v === undefined) return dflt;
@@ -57,6 +57,8 @@ export interface SinePositionEncodingArgs extends LayerArgs {
  */
 export class SinePositionEncoding extends LibraryLayer {
   static className = 'SinePositionEncoding';
+  /** The constructor's own arguments (beyond tf.layers.Layer's); any other is refused by name. */
+  static readonly constructorArgs: readonly string[] = constructorArgs<SinePositionEncodingArgs>()(['maxWavelength']);
   static readonly callSignature: CallSignature = {
     keras: ['start_index'],
     tensorInputs: [],
@@ -113,6 +115,8 @@ export interface PositionEmbeddingArgs extends LayerArgs {
  */
 export class PositionEmbedding extends LibraryLayer {
   static className = 'PositionEmbedding';
+  /** The constructor's own arguments (beyond tf.layers.Layer's); any other is refused by name. */
+  static readonly constructorArgs: readonly string[] = constructorArgs<PositionEmbeddingArgs>()(['sequenceLength', 'initializer']);
   static readonly callSignature: CallSignature = {
     keras: ['start_index'],
     tensorInputs: [],
@@ -183,6 +187,8 @@ export interface RotaryEmbeddingArgs extends LayerArgs {
  */
 export class RotaryEmbedding extends LibraryLayer {
   static className = 'RotaryEmbedding';
+  /** The constructor's own arguments (beyond tf.layers.Layer's); any other is refused by name. */
+  static readonly constructorArgs: readonly string[] = constructorArgs<RotaryEmbeddingArgs>()(['maxWavelength', 'scalingFactor', 'sequenceAxis', 'featureAxis']);
   static readonly callSignature: CallSignature = {
     keras: ['start_index'],
     tensorInputs: [],

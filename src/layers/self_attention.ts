@@ -16,7 +16,7 @@ import { showShape } from './scoring_layer';
 
 /** The constructor arguments these layers renamed (Keras's names now). */
 const RENAMED = ['causal', 'outputDim'] as const;
-import { trainingArg } from './base/layer_guards';
+import { constructorArgs, trainingArg } from './base/layer_guards';
 
 /** Arguments of `SelfAttention`. */
 export interface SelfAttentionArgs extends MultiHeadBaseArgs, LayerArgs {
@@ -51,6 +51,8 @@ export interface SelfAttentionArgs extends MultiHeadBaseArgs, LayerArgs {
  */
 export class SelfAttention extends MultiHeadBase {
   static className = 'SelfAttention';
+  /** The constructor's own arguments (beyond tf.layers.Layer's); any other is refused by name. */
+  static readonly constructorArgs: readonly string[] = constructorArgs<SelfAttentionArgs>()(['numHeads', 'keyDim', 'valueDim', 'dropout', 'useBias', 'kernelInitializer', 'biasInitializer', 'kernelRegularizer', 'biasRegularizer', 'kernelConstraint', 'biasConstraint', 'seed', 'returnAttentionScores', 'implementation', 'memoryBudget', 'outputShape', 'useCausalMask']);
   static readonly callSignature: CallSignature = {
     keras: [],
     tensorInputs: [],
@@ -170,6 +172,8 @@ export interface PositionalAttentionArgs extends SelfAttentionArgs {
  */
 export class PositionalAttention extends SelfAttention {
   static override className = 'PositionalAttention';
+  /** The constructor's own arguments (beyond tf.layers.Layer's); any other is refused by name. */
+  static override readonly constructorArgs: readonly string[] = constructorArgs<PositionalAttentionArgs>()(['numHeads', 'keyDim', 'valueDim', 'dropout', 'useBias', 'kernelInitializer', 'biasInitializer', 'kernelRegularizer', 'biasRegularizer', 'kernelConstraint', 'biasConstraint', 'seed', 'returnAttentionScores', 'implementation', 'memoryBudget', 'outputShape', 'useCausalMask', 'position', 'maxWavelength', 'numBuckets', 'maxDistance']);
   static override readonly callSignature: CallSignature = SelfAttention.callSignature;
   private readonly position: PositionKind;
   private readonly maxWavelength: number;

@@ -14,7 +14,7 @@ import { AttentionError } from '../errors';
 import { checkTokenIds } from '../ops/checks';
 import { buildSublayer } from './transformer_common';
 import type { Initializer } from './tfjs_types';
-import { layerArgs } from './base/layer_guards';
+import { constructorArgs, layerArgs } from './base/layer_guards';
 
 /** Arguments of `TokenAndPositionEmbedding` (keras-hub's, camelCased). */
 export interface TokenAndPositionEmbeddingArgs extends LayerArgs {
@@ -57,6 +57,8 @@ const NAME = 'TokenAndPositionEmbedding';
  */
 export class TokenAndPositionEmbedding extends LibraryLayer {
   static className = NAME;
+  /** The constructor's own arguments (beyond tf.layers.Layer's); any other is refused by name. */
+  static readonly constructorArgs: readonly string[] = constructorArgs<TokenAndPositionEmbeddingArgs>()(['vocabularySize', 'sequenceLength', 'embeddingDim', 'tieWeights', 'embeddingsInitializer', 'maskZero']);
   static readonly callSignature: CallSignature = {
     keras: ['start_index'],
     tensorInputs: [],

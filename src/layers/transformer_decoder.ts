@@ -14,7 +14,8 @@ import { asList, ownCopy, checkBool } from './common';
 import { MultiHeadAttention } from './multi_head_attention';
 import { ScoringLayer } from './scoring_layer';
 import type { AttentionCallOptions } from './scoring_layer';
-import { layerArgs, trainingArg } from './base/layer_guards';
+import { constructorArgs, layerArgs, trainingArg } from './base/layer_guards';
+import type { KerasOnlyArg } from './base/layer_guards';
 import { KerasWeightPaths, nestedKerasWeightPaths } from './base/keras_weight_paths';
 
 /** Arguments of `TransformerDecoder` (keras-hub's, camelCased, plus one tfjs addition). */
@@ -93,6 +94,15 @@ const ROLES = [
  */
 export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptions, tf.Tensor[]> {
   static className = NAME;
+  /** The constructor's own arguments (beyond tf.layers.Layer's); any other is refused by name. */
+  static readonly constructorArgs: readonly string[] = constructorArgs<TransformerDecoderArgs>()(['intermediateDim', 'numHeads', 'dropout', 'activation', 'layerNormEpsilon', 'kernelInitializer', 'biasInitializer', 'normalizeFirst', 'inputNames', 'implementation', 'memoryBudget', 'useCausalMask', 'hasCrossAttention', 'returnAttentionScores']);
+  /** keras-hub's build shapes, found again from the inputs, and its regularizer arguments (not implemented here). */
+  static readonly kerasOnlyArgs: Readonly<Record<string, KerasOnlyArg>> = {
+    decoderSequenceShape: 'shape',
+    encoderSequenceShape: 'shape',
+    kernelRegularizer: 'unset',
+    biasRegularizer: 'unset',
+  };
   static readonly callSignature: CallSignature = {
     keras: ['encoder_sequence', 'decoder_padding_mask', 'decoder_attention_mask', 'encoder_padding_mask', 'encoder_attention_mask', 'training', 'use_causal_mask'],
     tensorInputs: ['encoder_sequence', 'decoder_padding_mask', 'decoder_attention_mask', 'encoder_padding_mask', 'encoder_attention_mask'],

@@ -14,7 +14,8 @@ import { asList, ownCopy, checkBool, combineLayerMasks } from './common';
 import { MultiHeadAttention } from './multi_head_attention';
 import { ScoringLayer } from './scoring_layer';
 import type { AttentionCallOptions } from './scoring_layer';
-import { layerArgs, trainingArg } from './base/layer_guards';
+import { constructorArgs, layerArgs, trainingArg } from './base/layer_guards';
+import type { KerasOnlyArg } from './base/layer_guards';
 import { KerasWeightPaths, nestedKerasWeightPaths } from './base/keras_weight_paths';
 
 /** Arguments of `TransformerEncoder` (keras-hub's, camelCased, plus one tfjs addition). */
@@ -75,6 +76,10 @@ export interface TransformerEncoderCallOptions extends AttentionCallOptions {
  */
 export class TransformerEncoder extends ScoringLayer<TransformerEncoderCallOptions> {
   static className = NAME;
+  /** The constructor's own arguments (beyond tf.layers.Layer's); any other is refused by name. */
+  static readonly constructorArgs: readonly string[] = constructorArgs<TransformerEncoderArgs>()(['intermediateDim', 'numHeads', 'dropout', 'activation', 'layerNormEpsilon', 'kernelInitializer', 'biasInitializer', 'normalizeFirst', 'inputNames', 'implementation', 'memoryBudget', 'returnAttentionScores']);
+  /** keras-hub's regularizer arguments (not implemented here; null in configs that do not use them). */
+  static readonly kerasOnlyArgs: Readonly<Record<string, KerasOnlyArg>> = { kernelRegularizer: 'unset', biasRegularizer: 'unset' };
   static readonly callSignature: CallSignature = {
     keras: ['padding_mask', 'attention_mask', 'training', 'return_attention_scores'],
     tensorInputs: ['padding_mask', 'attention_mask'],

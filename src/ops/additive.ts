@@ -6,10 +6,10 @@
  * length, H depth of query and key, Hv value depth.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkFloat, checkOptions, fmt, inspect, TensorInput, toTensor } from './checks';
+import { checkFloat, checkOptionNames, checkOptions, fmt, inspect, TensorInput, toTensor } from './checks';
 import { maskedSoftmax, weightedSum } from './masked_softmax';
 import { visibilityMask } from './masks';
-import { AttentionOptions, AttentionResult, checkAttentionInputs } from '../functional/scaled_dot_product';
+import { ATTENTION_OPTION_NAMES, AttentionOptions, AttentionResult, checkAttentionInputs } from '../functional/scaled_dot_product';
 
 /** Options of `additiveAttention`. */
 export interface AdditiveAttentionOptions extends AttentionOptions {
@@ -88,6 +88,7 @@ export function additiveAttention(
 ): tf.Tensor | AttentionResult {
   const fn = 'additiveAttention';
   checkOptions(fn, options);
+  checkOptionNames(fn, options, [...ATTENTION_OPTION_NAMES, 'scale', 'returnWeights']);
   if (value === undefined) checkFloat(fn, 'value', value);
   const { scale, ...rest } = options;
   const { lead, T, S, H, Hv } = checkAttentionInputs(fn, query, key, value, rest);

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { AttentionError } from '../errors';
+import { suggestOption } from '../layers/base/call_options';
 
 /** A tensor, or the nested numbers / booleans / typed array it would hold. */
 export type TensorInput = tf.Tensor | tf.TensorLike;
@@ -175,6 +176,26 @@ export function checkOptions<T>(fn: string, options: T, name = 'options'): T {
     throw new AttentionError(`${fn}: expected \`${name}\` to be an object, but got ${describeValue(options)}.`);
   }
   return options;
+}
+
+/**
+ * Throws an AttentionError naming every key of `options` (with a value other
+ * than `undefined`) that is not among `valid`, with the valid ones listed and
+ * the likely one suggested (`is_causal` → `causal`), so that a misspelled
+ * option is not silently ignored. Allocates nothing.
+ */
+export function checkOptionNames(fn: string, options: object | undefined, valid: readonly string[]): void {
+  if (options === undefined || options === null) return;
+  const values = options as Record<string, unknown>;
+  const unknown = Object.keys(options).filter((k) => !valid.includes(k) && values[k] !== undefined);
+  if (unknown.length === 0) return;
+  const described = unknown.map((k) => {
+    const s = suggestOption(k, valid);
+    return s === undefined ? k : `${k} (did you mean ${s}?)`;
+  });
+  throw new AttentionError(
+    `${fn}: expected options among ${valid.join(', ')}, but got ${unknown.length === 1 ? 'the unknown option' : 'unknown options'} ${described.join(', ')}.`,
+  );
 }
 
 /** Checks a `training` flag: absent (false) or a boolean; `'yes'` or 1 is an error, not a silent false. */

@@ -8,11 +8,12 @@
  */
 import type { KerasWeightPaths } from '../base/keras_weight_paths';
 import * as tf from '@tensorflow/tfjs';
-import { layerArgs } from '../base/layer_guards';
+import { checkedArgs, constructorArgs, layerArgs } from '../base/layer_guards';
 import type { CallSignature } from '../base/call_signature';
 import { AttentionError } from '../../errors';
 import type { LayerArgs } from '../tfjs_types';
 import { checkPositiveInt, inputShapes } from '../common';
+import { checkOptions } from '../../ops/checks';
 import type { KerasAttentionOptions, MultiHeadBaseArgs } from '../multi_head_base';
 import { MultiHeadAttention } from '../multi_head_attention';
 
@@ -95,6 +96,8 @@ export class GroupedQueryAttention extends MultiHeadAttention {
   static override readonly kerasWeightPaths: KerasWeightPaths = {
     query: '_query_dense', key: '_key_dense', value: '_value_dense', attention_output: '_output_dense', gate: '_gate_dense',
   };
+  /** The constructor's own arguments (beyond tf.layers.Layer's); any other is refused by name. */
+  static override readonly constructorArgs: readonly string[] = constructorArgs<GroupedQueryAttentionArgs>()(['headDim', 'numQueryHeads', 'numKeyValueHeads', 'dropout', 'useBias', 'kernelInitializer', 'biasInitializer', 'kernelRegularizer', 'biasRegularizer', 'kernelConstraint', 'biasConstraint', 'seed', 'returnAttentionScores', 'implementation', 'memoryBudget', 'slidingWindow', 'useGate', 'useCausalMask']);
   /** Keras's call: `call(query, value, key=None, query_mask=None, ...)`. */
   static override readonly callSignature: CallSignature = {
     keras: ['value', 'key', 'query_mask', 'value_mask', 'key_mask', 'attention_mask', 'return_attention_scores', 'training', 'use_causal_mask'],
@@ -106,10 +109,11 @@ export class GroupedQueryAttention extends MultiHeadAttention {
 
   constructor(args: GroupedQueryAttentionArgs) {
     const layerName = (new.target as unknown as { className: string }).className ?? NAME;
+    checkOptions(layerName, args, 'args');
+    const heads = headArgs(args, layerName); // before the names: MultiHeadAttention's arguments get their own message
     layerArgs(new.target, args);
-    const heads = headArgs(args, layerName);
     const { headDim: _h, numQueryHeads: _q, numKeyValueHeads: _kv, ...rest } = args;
-    super({ ...rest, numHeads: heads.numHeads, keyDim: heads.keyDim, valueDim: heads.keyDim }, layerName);
+    super(checkedArgs({ ...rest, numHeads: heads.numHeads, keyDim: heads.keyDim, valueDim: heads.keyDim }), layerName);
     this.kvHeads = heads.kvHeads;
   }
 
@@ -145,5 +149,6 @@ export class GroupQueryAttention extends GroupedQueryAttention {
   static override className = 'GroupQueryAttention';
   static override readonly callSignature: CallSignature = GroupedQueryAttention.callSignature;
   static override readonly kerasWeightPaths: KerasWeightPaths = GroupedQueryAttention.kerasWeightPaths;
+  static override readonly constructorArgs: readonly string[] = GroupedQueryAttention.constructorArgs;
 }
 tf.serialization.registerClass(GroupQueryAttention);

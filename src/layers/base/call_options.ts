@@ -11,13 +11,20 @@ import type { WithCallSignature } from './call_signature';
 /** Options tfjs itself passes to every layer's `apply`/`call`: always accepted. */
 export const TFJS_CALL_OPTIONS = ['training', 'mask'] as const;
 
-/** Old or foreign spellings of an option, with the library's name for the same thing. */
-const SYNONYMS: Readonly<Record<string, string>> = {
-  causal: 'useCausalMask',
-  isCausal: 'useCausalMask',
-  returnScores: 'returnAttentionScores',
-  returnWeights: 'returnAttentionScores',
-  attnMask: 'attentionMask',
+/**
+ * Old or foreign spellings of an option, with the library's names for the
+ * same thing (the layers' first, then the functions'): the first that is
+ * valid where it is used is suggested.
+ */
+const SYNONYMS: Readonly<Record<string, readonly string[]>> = {
+  causal: ['useCausalMask'],
+  isCausal: ['useCausalMask', 'causal'],
+  useCausalMask: ['causal'],
+  returnScores: ['returnAttentionScores', 'returnWeights'],
+  returnWeights: ['returnAttentionScores'],
+  returnAttentionScores: ['returnWeights'],
+  attnMask: ['attentionMask', 'mask'],
+  attentionMask: ['mask'],
 };
 
 /** Optimal-string-alignment distance (edits, with adjacent transpositions). */
@@ -39,8 +46,8 @@ const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperC
 export function suggestOption(given: string, valid: readonly string[]): string | undefined {
   const c = camel(given);
   if (c !== given && valid.includes(c)) return c;
-  const syn = SYNONYMS[c];
-  if (syn !== undefined && valid.includes(syn)) return syn;
+  const syn = Object.prototype.hasOwnProperty.call(SYNONYMS, c) ? SYNONYMS[c].find((s) => valid.includes(s)) : undefined;
+  if (syn !== undefined) return syn;
   let best: string | undefined;
   let bestD = Infinity;
   for (const v of valid) {
