@@ -11,6 +11,7 @@
  * any tensor is allocated. For scaled, masked, causal or fast attention use
  * `scaledDotProductAttention`.
  */
+import { AttentionError } from './errors';
 import * as tf from '@tensorflow/tfjs';
 import { checkFloat, fmt, TensorInput, toTensor } from './ops/checks';
 import { broadcastShapes } from './ops/masks';
@@ -22,7 +23,7 @@ function checkSeedShapes(fn: string, Q: unknown, K: unknown, V: unknown): number
   const qd = q[q.length - 1];
   const kd = k[k.length - 1];
   if (qd !== kd) {
-    throw new Error(
+    throw new AttentionError(
       `${fn}: Q·Kᵀ needs Q and K to have the same last dimension, but got Q ${fmt(q)} and K ${fmt(k)} ` +
         `(${qd} ≠ ${kd}).`,
     );
@@ -30,7 +31,7 @@ function checkSeedShapes(fn: string, Q: unknown, K: unknown, V: unknown): number
   const ks = k[k.length - 2];
   const vs = v[v.length - 2];
   if (ks !== vs) {
-    throw new Error(
+    throw new AttentionError(
       `${fn}: weights·V needs K and V to have the same length (axis -2), but got K ${fmt(k)} and V ${fmt(v)} ` +
         `(${ks} ≠ ${vs}).`,
     );
@@ -103,7 +104,7 @@ export function attention(Q: TensorInput, K: TensorInput, V: TensorInput): tf.Te
 export function model(inputData: readonly [TensorInput, TensorInput, TensorInput]): tf.Tensor {
   if (!Array.isArray(inputData) || inputData.length !== 3) {
     const got = Array.isArray(inputData) ? `an array of length ${inputData.length}` : typeof inputData;
-    throw new Error(`model: expected inputData to be [query, key, value], but got ${got}.`);
+    throw new AttentionError(`model: expected inputData to be [query, key, value], but got ${got}.`);
   }
   const [query, key, value] = inputData;
   checkSeedShapes('model', query, key, value);

@@ -7,6 +7,7 @@
  * dimensions (for example `[B]` or `[B, N]`), the same for query, key and
  * value.
  */
+import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
 import {
   broadcastsTo,
@@ -165,7 +166,7 @@ export function checkAttentionInputs(
   const rank = q.shape.length;
   for (const [name, info] of [['key', k], ['value', v]] as const) {
     if (info !== undefined && info.shape.length !== rank) {
-      throw new Error(
+      throw new AttentionError(
         `${fn}: expected query and ${name} to have the same rank, but got query ${fmt(q.shape)} and ${name} ${fmt(info.shape)}.`,
       );
     }
@@ -173,7 +174,7 @@ export function checkAttentionInputs(
   const lead = q.shape.slice(0, rank - 2);
   for (const [name, info] of [['key', k], ['value', v]] as const) {
     if (info !== undefined && !info.shape.slice(0, rank - 2).every((d, i) => d === lead[i])) {
-      throw new Error(
+      throw new AttentionError(
         `${fn}: expected query and ${name} to have the same leading (batch, head) dimensions, but got query ${fmt(q.shape)} and ${name} ${fmt(info.shape)}.`,
       );
     }
@@ -182,12 +183,12 @@ export function checkAttentionInputs(
   const H = q.shape[rank - 1];
   const S = k.shape[rank - 2];
   if (sameDepth && k.shape[rank - 1] !== H) {
-    throw new Error(
+    throw new AttentionError(
       `${fn}: expected query and key to have the same last dimension, but got query ${fmt(q.shape)} and key ${fmt(k.shape)} (${H} ≠ ${k.shape[rank - 1]}).`,
     );
   }
   if (v !== undefined && v.shape[rank - 2] !== S) {
-    throw new Error(
+    throw new AttentionError(
       `${fn}: expected key and value to have the same length (axis -2), but got key ${fmt(k.shape)} and value ${fmt(v.shape)} (${S} ≠ ${v.shape[rank - 2]}).`,
     );
   }
@@ -198,7 +199,7 @@ export function checkAttentionInputs(
   if (options.bias !== undefined && options.bias !== null) {
     const b = checkFloat(fn, 'bias', options.bias, 0);
     if (!broadcastsTo(b.shape, [...lead, T, S])) {
-      throw new Error(`${fn}: expected \`bias\` to broadcast to ${fmt([...lead, T, S])}, but got shape ${fmt(b.shape)}.`);
+      throw new AttentionError(`${fn}: expected \`bias\` to broadcast to ${fmt([...lead, T, S])}, but got shape ${fmt(b.shape)}.`);
     }
   }
   checkScale(fn, options.scale);
@@ -207,27 +208,27 @@ export function checkAttentionInputs(
   checkSeed(fn, options.seed);
   checkBoolean(fn, 'returnWeights', (options as { returnWeights?: unknown }).returnWeights);
   if (options.causal !== undefined && typeof options.causal !== 'boolean') {
-    throw new Error(`${fn}: expected \`causal\` to be a boolean, but got ${String(options.causal)}.`);
+    throw new AttentionError(`${fn}: expected \`causal\` to be a boolean, but got ${String(options.causal)}.`);
   }
   checkNonNegativeInt(fn, 'window', options.window);
   for (const name of ['blockSize', 'chunkSize'] as const) {
     const v = options[name];
     if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) {
-      throw new Error(`${fn}: expected \`${name}\` to be a positive integer, but got ${String(v)}.`);
+      throw new AttentionError(`${fn}: expected \`${name}\` to be a positive integer, but got ${String(v)}.`);
     }
   }
   const mb = options.memoryBudget;
   if (mb !== undefined && (typeof mb !== 'number' || !(mb > 0))) {
-    throw new Error(`${fn}: expected \`memoryBudget\` to be a positive number of bytes, but got ${String(mb)}.`);
+    throw new AttentionError(`${fn}: expected \`memoryBudget\` to be a positive number of bytes, but got ${String(mb)}.`);
   }
   const impl = options.implementation;
   if (impl !== undefined && !IMPLEMENTATIONS.includes(impl)) {
-    throw new Error(
+    throw new AttentionError(
       `${fn}: expected \`implementation\` to be one of ${IMPLEMENTATIONS.map((i) => `'${i}'`).join(', ')}, but got ${String(impl)}.`,
     );
   }
   if (options.emptyRows !== undefined && options.emptyRows !== 'zeros' && options.emptyRows !== 'uniform') {
-    throw new Error(`${fn}: expected \`emptyRows\` to be 'zeros' or 'uniform', but got ${String(options.emptyRows)}.`);
+    throw new AttentionError(`${fn}: expected \`emptyRows\` to be 'zeros' or 'uniform', but got ${String(options.emptyRows)}.`);
   }
   return { lead, T, S, H, Hv };
 }

@@ -83,7 +83,7 @@ export class Attention extends ScoringLayer<CausalCallOptions> {
     this.scoreMode = checkChoice(name, 'scoreMode', args.scoreMode, ['dot', 'concat'] as const, 'dot');
     this.dropoutRate = checkRate(name, 'dropout', args.dropout);
     if (args.seed !== undefined && args.seed !== null && !Number.isInteger(args.seed)) {
-      throw new Error(`${name}: expected seed to be an integer, but got seed=${String(args.seed)}.`);
+      throw new AttentionError(`${name}: expected seed to be an integer, but got seed=${String(args.seed)}.`);
     }
     this.seed = args.seed ?? undefined;
     this.returnAttentionScores = checkBool(name, 'returnAttentionScores', args.returnAttentionScores, false);
@@ -143,7 +143,7 @@ export class Attention extends ScoringLayer<CausalCallOptions> {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const list = asList(inputs);
     if (list.length < 2 || list.length > 3) {
-      throw new Error(`${this.layerName}: expected inputs [query, value] or [query, value, key], but got ${list.length} input(s).`);
+      throw new AttentionError(`${this.layerName}: expected inputs [query, value] or [query, value, key], but got ${list.length} input(s).`);
     }
     const [query, value] = list;
     const key = list[2] ?? value;

@@ -38,7 +38,7 @@ function resolveVia<T>(layer: string, name: string, kind: 'Initializer' | 'Regul
   try {
     return viaDense({ [`kernel${kind}`]: own })[`kernel${kind}`] as T;
   } catch (e) {
-    throw new Error(
+    throw new AttentionError(
       `${layer}: expected ${name} to be ${kind === 'Initializer' ? 'an' : 'a'} ${kind.toLowerCase()} name or config, but got ${JSON.stringify(id)} (${(e as Error).message}).`,
     );
   }
@@ -98,7 +98,7 @@ export function rejectSymbolicCallArgs(layer: string, inputs: unknown, kwargs: {
   const given = names.filter((n) => kwargs[n] !== undefined);
   if (given.length > 0) {
     const args = given.map((n) => `${n}: ${JSON.stringify(kwargs[n])}`).join(', ');
-    throw new Error(
+    throw new AttentionError(
       `${layer}: tfjs models do not keep call arguments, so ${given.join(', ')} would be lost when the model runs; pass { ${args} } to the constructor instead.`,
     );
   }
@@ -159,12 +159,12 @@ export function inputShapes(layer: string, inputShape: tf.Shape | tf.Shape[], mi
     : [inputShape as tf.Shape];
   if (shapes.length < min || shapes.length > max) {
     const want = min === max ? `${min}` : `${min} to ${max}`;
-    throw new Error(`${layer}: expected ${want} inputs, but got ${shapes.length}.`);
+    throw new AttentionError(`${layer}: expected ${want} inputs, but got ${shapes.length}.`);
   }
   if (rank !== undefined) {
     shapes.slice(0, Math.min(shapes.length, 3)).forEach((s, i) => {
       if (s.length !== rank) {
-        throw new Error(`${layer}: expected input ${i} to have rank ${rank}, but got shape [${s.map((d) => (d === null ? 'null' : d)).join(',')}].`);
+        throw new AttentionError(`${layer}: expected input ${i} to have rank ${rank}, but got shape [${s.map((d) => (d === null ? 'null' : d)).join(',')}].`);
       }
     });
   }
@@ -175,7 +175,7 @@ export function inputShapes(layer: string, inputShape: tf.Shape | tf.Shape[], mi
 export function lastDim(layer: string, shape: tf.Shape, what: string): number {
   const d = shape[shape.length - 1];
   if (d === null || d === undefined) {
-    throw new Error(`${layer}: expected the last dimension of ${what} to be defined, but got shape [${shape.join(',')}].`);
+    throw new AttentionError(`${layer}: expected the last dimension of ${what} to be defined, but got shape [${shape.join(',')}].`);
   }
   return d;
 }

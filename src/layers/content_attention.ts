@@ -178,7 +178,7 @@ export class ContentAttention extends ScoringLayer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const list = asList(inputs);
     if (list.length < 2 || list.length > 3) {
-      throw new Error(`${NAME}: expected inputs [query, value] or [query, value, key], but got ${list.length} input(s).`);
+      throw new AttentionError(`${NAME}: expected inputs [query, value] or [query, value, key], but got ${list.length} input(s).`);
     }
     const [query, value] = list;
     const key = list[2] ?? value;

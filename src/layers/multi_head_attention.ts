@@ -93,13 +93,13 @@ export class MultiHeadAttention extends MultiHeadBase<MultiHeadAttentionCallOpti
     if (os !== undefined && os !== null) {
       const dims = Array.isArray(os) ? os : [os];
       if (dims.length !== 1 || !Number.isInteger(dims[0]) || dims[0] < 1) {
-        throw new Error(`${NAME}: expected outputShape to be a positive integer, but got outputShape=${JSON.stringify(os)}.`);
+        throw new AttentionError(`${NAME}: expected outputShape to be a positive integer, but got outputShape=${JSON.stringify(os)}.`);
       }
       this.outputDim = dims[0];
     }
     const ax = args.attentionAxes;
     if (ax !== undefined && ax !== null && !(Array.isArray(ax) ? ax.length === 1 && ax[0] === 1 : ax === 1)) {
-      throw new Error(
+      throw new AttentionError(
         `${NAME}: only the default attentionAxes (attention over axis 1 of [B, T, D] inputs) is supported, but got attentionAxes=${JSON.stringify(ax)}.`,
       );
     }
@@ -143,12 +143,12 @@ export class MultiHeadAttention extends MultiHeadBase<MultiHeadAttentionCallOpti
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const list = asList(inputs);
     if (list.length < 2 || list.length > 4) {
-      throw new Error(`${this.getClassName()}: expected inputs [query, value, key?, attentionMask?], but got ${list.length} input(s).`);
+      throw new AttentionError(`${this.getClassName()}: expected inputs [query, value, key?, attentionMask?], but got ${list.length} input(s).`);
     }
     if (list.some((x) => x.isDisposed)) {
       // tfjs's model executor runs a layer once per requested output and may
       // dispose an input used twice ([x, x]) after the first run.
-      throw new Error(
+      throw new AttentionError(
         `${this.getClassName()}: an input was disposed before this call. In a tfjs model that fetches both outputs of returnAttentionScores, tfjs runs the layer twice and frees an input passed twice ([x, x]) after the first run; use SelfAttention for self-attention with scores, or pass distinct tensors.`,
       );
     }

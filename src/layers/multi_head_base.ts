@@ -9,6 +9,7 @@
  * N heads, G key/value heads (N for all but GroupedQueryAttention), K key
  * depth per head, Hv value depth per head.
  */
+import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
 import type { Constraint, Initializer, LayerArgs, Regularizer } from './tfjs_types';
 import { scaledDotProductAttention } from '../ops/scaled_dot_product';
@@ -147,7 +148,7 @@ export abstract class MultiHeadBase<O extends AttentionCallOptions = AttentionCa
     this.kernelConstraint = resolveConstraint(layerName, 'kernelConstraint', a.kernelConstraint);
     this.biasConstraint = resolveConstraint(layerName, 'biasConstraint', a.biasConstraint);
     if (a.seed !== undefined && a.seed !== null && !Number.isInteger(a.seed)) {
-      throw new Error(`${layerName}: expected seed to be an integer, but got seed=${String(a.seed)}.`);
+      throw new AttentionError(`${layerName}: expected seed to be an integer, but got seed=${String(a.seed)}.`);
     }
     this.seed = a.seed ?? undefined;
     this.returnAttentionScores = checkBool(layerName, 'returnAttentionScores', a.returnAttentionScores, false);

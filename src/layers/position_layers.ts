@@ -4,6 +4,7 @@
  *
  * Shape legend: B batch, T sequence length, D features.
  */
+import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
 import type { CallSignature } from './base/call_signature';
 import { LibraryLayer } from './base/library_layer';
@@ -16,7 +17,7 @@ import { constructorArgs, layerArgs } from './base/layer_guards';
 function checkPositive(layer: string, name: string, v: unknown, dflt: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new Error(`${layer}: expected ${name} to be a positive number, but got ${name}=${String(v)}.`);
+    throw new AttentionError(`${layer}: expected ${name} to be a positive number, but got ${name}=${String(v)}.`);
   }
   return v;
 }
@@ -24,7 +25,7 @@ function checkPositive(layer: string, name: string, v: unknown, dflt: number): n
 function startIndexOf(layer: string, kwargs: Kwargs): number {
   const s = kwargs['startIndex'] ?? 0;
   if (typeof s !== 'number' || !Number.isInteger(s) || s < 0) {
-    throw new Error(`${layer}: expected startIndex to be a non-negative integer, but got startIndex=${String(s)}.`);
+    throw new AttentionError(`${layer}: expected startIndex to be a non-negative integer, but got startIndex=${String(s)}.`);
   }
   return s;
 }
@@ -32,7 +33,7 @@ function startIndexOf(layer: string, kwargs: Kwargs): number {
 function checkRank(layer: string, shape: tf.Shape | tf.Shape[], min: number): tf.Shape {
   const s = (Array.isArray(shape[0]) ? shape[0] : shape) as tf.Shape;
   if (s.length < min) {
-    throw new Error(`${layer}: expected an input of rank >= ${min}, but got shape [${s.join(',')}].`);
+    throw new AttentionError(`${layer}: expected an input of rank >= ${min}, but got shape [${s.join(',')}].`);
   }
   return s;
 }
@@ -149,7 +150,7 @@ export class PositionEmbedding extends LibraryLayer {
     const start = startIndexOf('PositionEmbedding', kwargs);
     const [T, D] = x.shape.slice(-2);
     if (start + T > this.sequenceLength) {
-      throw new Error(
+      throw new AttentionError(
         `PositionEmbedding: expected at most sequenceLength=${this.sequenceLength} positions, but got ${T} positions from startIndex=${start}.`,
       );
     }
@@ -208,7 +209,7 @@ export class RotaryEmbedding extends LibraryLayer {
     this.scalingFactor = checkPositive(n, 'scalingFactor', args.scalingFactor, 1);
     for (const [k, v] of [['sequenceAxis', args.sequenceAxis], ['featureAxis', args.featureAxis]] as const) {
       if (v !== undefined && !Number.isInteger(v)) {
-        throw new Error(`${n}: expected ${k} to be an integer axis, but got ${k}=${String(v)}.`);
+        throw new AttentionError(`${n}: expected ${k} to be an integer axis, but got ${k}=${String(v)}.`);
       }
     }
     this.sequenceAxis = args.sequenceAxis ?? 1;
@@ -221,7 +222,7 @@ export class RotaryEmbedding extends LibraryLayer {
     const seq = norm(this.sequenceAxis);
     const feat = norm(this.featureAxis);
     if (seq < 0 || seq >= rank || feat < 0 || feat >= rank || seq === feat) {
-      throw new Error(
+      throw new AttentionError(
         `RotaryEmbedding: expected distinct sequenceAxis and featureAxis within rank ${rank}, but got sequenceAxis=${this.sequenceAxis}, featureAxis=${this.featureAxis}.`,
       );
     }
@@ -238,7 +239,7 @@ export class RotaryEmbedding extends LibraryLayer {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     const [seq, feat] = this.axes(x.rank);
     if (x.shape[feat] % 2 !== 0) {
-      throw new Error(`RotaryEmbedding: expected an even feature axis, but got shape [${x.shape.join(',')}] (axis ${feat}).`);
+      throw new AttentionError(`RotaryEmbedding: expected an even feature axis, but got shape [${x.shape.join(',')}] (axis ${feat}).`);
     }
     const start = startIndexOf('RotaryEmbedding', kwargs);
     return tf.tidy(() => {

@@ -190,16 +190,16 @@ export class PositionalAttention extends SelfAttention {
     this.position = checkChoice(name, 'position', args.position, POSITIONS, 'rotary');
     const mw = args.maxWavelength ?? 10000;
     if (typeof mw !== 'number' || !(mw > 0) || !Number.isFinite(mw)) {
-      throw new Error(`${name}: expected maxWavelength to be a positive number, but got maxWavelength=${String(mw)}.`);
+      throw new AttentionError(`${name}: expected maxWavelength to be a positive number, but got maxWavelength=${String(mw)}.`);
     }
     this.maxWavelength = mw;
     this.numBuckets = checkPositiveInt(name, 'numBuckets', args.numBuckets ?? 32);
     this.maxDistance = checkPositiveInt(name, 'maxDistance', args.maxDistance ?? 128);
     if (this.position === 'rotary' && this.keyDim % 2 !== 0) {
-      throw new Error(`${name}: rotary position needs an even keyDim, but got keyDim=${this.keyDim}.`);
+      throw new AttentionError(`${name}: rotary position needs an even keyDim, but got keyDim=${this.keyDim}.`);
     }
     if (this.position === 'relative' && this.numBuckets < 4) {
-      throw new Error(`${name}: expected numBuckets to be at least 4, but got numBuckets=${this.numBuckets}.`);
+      throw new AttentionError(`${name}: expected numBuckets to be at least 4, but got numBuckets=${this.numBuckets}.`);
     }
   }
 

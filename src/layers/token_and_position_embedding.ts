@@ -78,7 +78,7 @@ export class TokenAndPositionEmbedding extends LibraryLayer {
   constructor(args: TokenAndPositionEmbeddingArgs) {
     super(layerArgs(new.target, args));
     if (args === undefined || args === null) {
-      throw new Error(`${NAME}: expected arguments {vocabularySize, sequenceLength, embeddingDim}, but got ${String(args)}.`);
+      throw new AttentionError(`${NAME}: expected arguments {vocabularySize, sequenceLength, embeddingDim}, but got ${String(args)}.`);
     }
     this.vocabularySize = checkPositiveInt(NAME, 'vocabularySize', args.vocabularySize);
     this.sequenceLength = checkPositiveInt(NAME, 'sequenceLength', args.sequenceLength);
@@ -93,7 +93,7 @@ export class TokenAndPositionEmbedding extends LibraryLayer {
   override build(inputShape: tf.Shape | tf.Shape[]): void {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as (number | null)[];
     if (shape.length !== 2) {
-      throw new Error(`${NAME}: expected token ids of rank 2 [B, T], but got shape [${shape.join(',')}].`);
+      throw new AttentionError(`${NAME}: expected token ids of rank 2 [B, T], but got shape [${shape.join(',')}].`);
     }
     this.checkLength(shape[1], 0);
     const tieWeights = this.tieWeights;
@@ -127,7 +127,7 @@ export class TokenAndPositionEmbedding extends LibraryLayer {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
     const ids = Array.isArray(inputs) ? inputs[0] : inputs;
-    if (ids.rank !== 2) throw new Error(`${NAME}: expected token ids of rank 2 [B, T], but got [${ids.shape.join(',')}].`);
+    if (ids.rank !== 2) throw new AttentionError(`${NAME}: expected token ids of rank 2 [B, T], but got [${ids.shape.join(',')}].`);
     const startIndex = kwargs?.['startIndex'] ?? 0;
     if (typeof startIndex === 'number') this.checkLength(ids.shape[1] as number, startIndex);
     checkTokenIds(NAME, ids, this.vocabularySize);

@@ -5,6 +5,7 @@
  *
  * Shape legend: B batch, T sequence length, S encoder length, D model width.
  */
+import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from './tfjs_types';
 import type { Initializer } from './tfjs_types';
@@ -58,17 +59,17 @@ export interface BlockSettings {
 
 export function blockSettings(layer: string, args: TransformerBlockArgs): BlockSettings {
   if (args === undefined || args === null) {
-    throw new Error(`${layer}: expected arguments {intermediateDim, numHeads, ...}, but got ${String(args)}.`);
+    throw new AttentionError(`${layer}: expected arguments {intermediateDim, numHeads, ...}, but got ${String(args)}.`);
   }
   const eps = args.layerNormEpsilon ?? 1e-5;
   if (typeof eps !== 'number' || !(eps > 0)) {
-    throw new Error(`${layer}: expected layerNormEpsilon to be a positive number, but got layerNormEpsilon=${String(eps)}.`);
+    throw new AttentionError(`${layer}: expected layerNormEpsilon to be a positive number, but got layerNormEpsilon=${String(eps)}.`);
   }
   const activation = args.activation ?? 'relu';
   try {
     tf.layers.activation({ activation: activation as never });
   } catch {
-    throw new Error(`${layer}: expected activation to be a tfjs activation name, but got activation=${JSON.stringify(activation)}.`);
+    throw new AttentionError(`${layer}: expected activation to be a tfjs activation name, but got activation=${JSON.stringify(activation)}.`);
   }
   return {
     intermediateDim: checkPositiveInt(layer, 'intermediateDim', args.intermediateDim),
@@ -140,10 +141,10 @@ export function newDense(name: string, s: BlockSettings, units: number, activati
 
 /** Head size keras-hub derives: floor(D / numHeads), which must be positive. */
 export function headSize(layer: string, D: number | null, numHeads: number): number {
-  if (D === null || D === undefined) throw new Error(`${layer}: expected a known feature dimension, but got null.`);
+  if (D === null || D === undefined) throw new AttentionError(`${layer}: expected a known feature dimension, but got null.`);
   const k = Math.floor(D / numHeads);
   if (k === 0) {
-    throw new Error(`${layer}: expected the feature dimension to be at least numHeads, but got D=${D} and numHeads=${numHeads}.`);
+    throw new AttentionError(`${layer}: expected the feature dimension to be at least numHeads, but got D=${D} and numHeads=${numHeads}.`);
   }
   return k;
 }
@@ -230,10 +231,10 @@ export function assignRoles(
 ): Record<string, tf.Tensor | undefined> {
   const roles = names === undefined || names === null ? order.slice(0, inputs.length - 1) : names;
   if (!Array.isArray(roles) || roles.some((r) => typeof r !== 'string' || !order.includes(r)) || new Set(roles).size !== roles.length) {
-    throw new Error(`${layer}: expected inputNames to be distinct names among ${order.join(', ')}, but got ${JSON.stringify(names)}.`);
+    throw new AttentionError(`${layer}: expected inputNames to be distinct names among ${order.join(', ')}, but got ${JSON.stringify(names)}.`);
   }
   if (roles.length !== inputs.length - 1) {
-    throw new Error(`${layer}: expected ${roles.length + 1} inputs for inputNames ${JSON.stringify(roles)}, but got ${inputs.length}.`);
+    throw new AttentionError(`${layer}: expected ${roles.length + 1} inputs for inputNames ${JSON.stringify(roles)}, but got ${inputs.length}.`);
   }
   const out: Record<string, tf.Tensor | undefined> = {};
   roles.forEach((r, i) => (out[r as string] = inputs[i + 1]));

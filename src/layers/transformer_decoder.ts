@@ -4,6 +4,7 @@
  *
  * Shape legend: B batch, T decoder length, S encoder length, D model width.
  */
+import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
 import type { CallSignature } from './base/call_signature';
 import {
@@ -178,7 +179,7 @@ export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptio
     if (this.hasCrossAttention) {
       const e = shapes[encoderIndex];
       if (e === undefined || e.length !== 3) {
-        throw new Error(`${NAME}: expected an encoder sequence [B, S, D] as input 1 for cross-attention, but got ${e === undefined ? 'none' : `[${e.join(',')}]`}.`);
+        throw new AttentionError(`${NAME}: expected an encoder sequence [B, S, D] as input 1 for cross-attention, but got ${e === undefined ? 'none' : `[${e.join(',')}]`}.`);
       }
       this.crossAttention = newAttention('cross_attention', s, K, K);
       buildSublayer(this.crossAttention, [x, e]);
@@ -203,19 +204,19 @@ export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptio
     const cross = this.crossFromShapes(list.map((t) => t.shape), names);
     const max = cross ? 6 : 3;
     if (list.length < 1 || (names === undefined && list.length > max)) {
-      throw new Error(
+      throw new AttentionError(
         `${NAME}: expected inputs ${cross
           ? '[decoderSequence, encoderSequence, decoderPaddingMask?, decoderAttentionMask?, encoderPaddingMask?, encoderAttentionMask?]'
           : '[decoderSequence, decoderPaddingMask?, decoderAttentionMask?]'}, but got ${list.length} inputs.`,
       );
     }
     const [x] = list;
-    if (x.rank !== 3) throw new Error(`${NAME}: expected decoderSequence of rank 3 [B, T, D], but got [${x.shape.join(',')}].`);
+    if (x.rank !== 3) throw new AttentionError(`${NAME}: expected decoderSequence of rank 3 [B, T, D], but got [${x.shape.join(',')}].`);
     const order = cross ? ROLES : ROLES.filter((r) => !r.startsWith('encoder'));
     const roles = assignRoles(NAME, list, names, order);
     const encoder = cross ? roles.encoderSequence : null;
     if (cross && (encoder === undefined || encoder === null || encoder.rank !== 3)) {
-      throw new Error(`${NAME}: this layer has cross-attention; expected an encoderSequence [B, S, D] as input 1, but got ${encoder === undefined || encoder === null ? 'none' : `[${encoder.shape.join(',')}]`}.`);
+      throw new AttentionError(`${NAME}: this layer has cross-attention; expected an encoderSequence [B, S, D] as input 1, but got ${encoder === undefined || encoder === null ? 'none' : `[${encoder.shape.join(',')}]`}.`);
     }
     const decPadding = roles.decoderPaddingMask ?? tensorMask(kwargs, 0, x);
     const encPadding = cross ? roles.encoderPaddingMask ?? tensorMask(kwargs, list.indexOf(encoder!), encoder!) : null;

@@ -4,6 +4,7 @@
  *
  * Shape legend: B batch, T sequence length, D model width.
  */
+import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
 import type { CallSignature } from './base/call_signature';
 import {
@@ -134,10 +135,10 @@ export class TransformerEncoder extends ScoringLayer<TransformerEncoderCallOptio
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     if (list.length < 1 || list.length > 3) {
-      throw new Error(`${NAME}: expected inputs x or [x, paddingMask?, attentionMask?], but got ${list.length} inputs.`);
+      throw new AttentionError(`${NAME}: expected inputs x or [x, paddingMask?, attentionMask?], but got ${list.length} inputs.`);
     }
     const [x] = list;
-    if (x.rank !== 3) throw new Error(`${NAME}: expected x of rank 3 [B, T, D], but got [${x.shape.join(',')}].`);
+    if (x.rank !== 3) throw new AttentionError(`${NAME}: expected x of rank 3 [B, T, D], but got [${x.shape.join(',')}].`);
     const roles = assignRoles(NAME, list, kwargs['inputNames'] ?? this.inputNames, ['paddingMask', 'attentionMask']);
     // The mask riding on x, which keras-hub's attention also takes as query and value masks.
     const onX = tensorMask(kwargs, 0, x);

@@ -5,6 +5,7 @@
  * Shape legend: "..." leading dimensions (batch), T query length, S key
  * length, H depth of query and key, Hv value depth.
  */
+import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
 import { checkFloat, checkOptionNames, checkOptions, fmt, inspect, TensorInput, toTensor } from './checks';
 import { maskedSoftmax, weightedSum } from './masked_softmax';
@@ -39,11 +40,11 @@ function checkScaleArg(fn: string, scale: unknown, H: number): void {
     return;
   }
   if (typeof scale === 'number') {
-    throw new Error(`${fn}: expected \`scale\` to be a finite number or a vector [${H}], but got ${scale}.`);
+    throw new AttentionError(`${fn}: expected \`scale\` to be a finite number or a vector [${H}], but got ${scale}.`);
   }
   const info = inspect(fn, 'scale', scale);
   if (info.dtype !== 'float32' || info.shape.length !== 1 || info.shape[0] !== H) {
-    throw new Error(
+    throw new AttentionError(
       `${fn}: expected \`scale\` to be a number or a float32 vector [${H}], but got dtype ${info.dtype} with shape ${fmt(info.shape)}.`,
     );
   }

@@ -47,12 +47,12 @@ function inferNested(fn: string, name: string, x: unknown): InputInfo {
       else if (typeof v === 'boolean') sawBool = true;
       else if (typeof v === 'string') sawString = true;
       else {
-        throw new Error(`${fn}: expected \`${name}\` to hold numbers, but got an element of type ${typeof v}.`);
+        throw new AttentionError(`${fn}: expected \`${name}\` to hold numbers, but got an element of type ${typeof v}.`);
       }
       return;
     }
     if (!(Array.isArray(v) || isTyped(v)) || (v as ArrayLike<unknown>).length !== shape[depth]) {
-      throw new Error(
+      throw new AttentionError(
         `${fn}: expected \`${name}\` to be a tensor or a rectangular nested array, but got a ragged array ` +
           `(dimension ${depth} should have length ${shape[depth]}).`,
       );
@@ -71,12 +71,12 @@ function inferNested(fn: string, name: string, x: unknown): InputInfo {
 export function inspect(fn: string, name: string, x: unknown): InputInfo {
   if (x instanceof tf.Tensor) {
     if (x.isDisposed) {
-      throw new Error(`${fn}: \`${name}\` has already been disposed.`);
+      throw new AttentionError(`${fn}: \`${name}\` has already been disposed.`);
     }
     return { shape: x.shape.slice(), dtype: x.dtype };
   }
   if (x === null || x === undefined || typeof x !== 'object') {
-    throw new Error(`${fn}: expected \`${name}\` to be a tf.Tensor or a nested array of numbers, but got ${x === null ? 'null' : typeof x}.`);
+    throw new AttentionError(`${fn}: expected \`${name}\` to be a tf.Tensor or a nested array of numbers, but got ${x === null ? 'null' : typeof x}.`);
   }
   return inferNested(fn, name, x);
 }
@@ -85,12 +85,12 @@ export function inspect(fn: string, name: string, x: unknown): InputInfo {
 export function checkFloat(fn: string, name: string, x: unknown, minRank = 2): InputInfo {
   const info = inspect(fn, name, x);
   if (info.dtype !== 'float32') {
-    throw new Error(
+    throw new AttentionError(
       `${fn}: expected \`${name}\` to be a float32 tensor, but got dtype ${info.dtype} with shape ${fmt(info.shape)}.`,
     );
   }
   if (info.shape.length < minRank) {
-    throw new Error(
+    throw new AttentionError(
       `${fn}: expected \`${name}\` to have rank >= ${minRank}, but got rank ${info.shape.length} with shape ${fmt(info.shape)}.`,
     );
   }
@@ -101,13 +101,13 @@ export function checkFloat(fn: string, name: string, x: unknown, minRank = 2): I
 export function checkMask(fn: string, name: string, mask: unknown, target: readonly number[]): InputInfo {
   const info = inspect(fn, name, mask);
   if (info.dtype === 'string' || info.dtype === 'complex64') {
-    throw new Error(`${fn}: expected \`${name}\` to be a bool or 0/1 numeric tensor, but got dtype ${info.dtype}.`);
+    throw new AttentionError(`${fn}: expected \`${name}\` to be a bool or 0/1 numeric tensor, but got dtype ${info.dtype}.`);
   }
   if (info.shape.length === 0) {
     throw new AttentionError(`${fn}: expected \`${name}\` to have rank >= 1 and broadcast to ${fmt(target)}, but got a scalar; pass null for no mask.`);
   }
   if (!broadcastsTo(info.shape, target)) {
-    throw new Error(
+    throw new AttentionError(
       `${fn}: expected \`${name}\` to broadcast to ${fmt(target)}, but got shape ${fmt(info.shape)}.`,
     );
   }
@@ -125,7 +125,7 @@ export function broadcastsTo(shape: readonly number[], target: readonly number[]
 export function checkScale(fn: string, scale: unknown): void {
   if (scale === undefined) return;
   if (typeof scale !== 'number' || !Number.isFinite(scale)) {
-    throw new Error(`${fn}: expected \`scale\` to be a finite number, but got ${String(scale)}.`);
+    throw new AttentionError(`${fn}: expected \`scale\` to be a finite number, but got ${String(scale)}.`);
   }
 }
 
@@ -133,7 +133,7 @@ export function checkScale(fn: string, scale: unknown): void {
 export function checkDropout(fn: string, rate: unknown): void {
   if (rate === undefined) return;
   if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) {
-    throw new Error(`${fn}: expected \`dropout\` to be a number in [0, 1), but got ${String(rate)}.`);
+    throw new AttentionError(`${fn}: expected \`dropout\` to be a number in [0, 1), but got ${String(rate)}.`);
   }
 }
 
@@ -141,7 +141,7 @@ export function checkDropout(fn: string, rate: unknown): void {
 export function checkNonNegativeInt(fn: string, name: string, v: unknown): void {
   if (v === undefined) return;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
-    throw new Error(`${fn}: expected \`${name}\` to be a non-negative integer, but got ${String(v)}.`);
+    throw new AttentionError(`${fn}: expected \`${name}\` to be a non-negative integer, but got ${String(v)}.`);
   }
 }
 

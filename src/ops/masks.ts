@@ -3,12 +3,13 @@
  * "this query position may attend to this key position". Shape legend:
  * B batch, T query length, S key length.
  */
+import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
 import { checkTableSize, fmt, inspect, TensorInput, toBoolMask } from './checks';
 
 function checkLength(fn: string, name: string, v: unknown): asserts v is number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new Error(`${fn}: expected \`${name}\` to be a positive integer, but got ${String(v)}.`);
+    throw new AttentionError(`${fn}: expected \`${name}\` to be a positive integer, but got ${String(v)}.`);
   }
 }
 
@@ -36,7 +37,7 @@ export function causalMask(queryLength: number, keyLength: number = queryLength,
   checkLength('causalMask', 'queryLength', queryLength);
   checkLength('causalMask', 'keyLength', keyLength);
   if (!Number.isInteger(offset)) {
-    throw new Error(`causalMask: expected \`offset\` to be an integer, but got ${String(offset)}.`);
+    throw new AttentionError(`causalMask: expected \`offset\` to be an integer, but got ${String(offset)}.`);
   }
   checkTableSize('causalMask', 'a [queryLength, keyLength] mask', [queryLength, keyLength], "For long sequences pass `causal: true` to scaledDotProductAttention, which never builds the whole mask.");
   return bandMask(queryLength, keyLength, Infinity, offset);
@@ -92,19 +93,19 @@ export function paddingMask(lengths: readonly number[] | Int32Array | tf.Tensor1
   let values: ArrayLike<number>;
   if (lengths instanceof tf.Tensor) {
     if (lengths.rank !== 1) {
-      throw new Error(`paddingMask: expected \`lengths\` to have rank 1, but got shape ${fmt(lengths.shape)}.`);
+      throw new AttentionError(`paddingMask: expected \`lengths\` to have rank 1, but got shape ${fmt(lengths.shape)}.`);
     }
     values = lengths.dataSync();
   } else if (Array.isArray(lengths) || lengths instanceof Int32Array) {
     values = lengths;
   } else {
-    throw new Error(`paddingMask: expected \`lengths\` to be an array of integers, but got ${typeof lengths}.`);
+    throw new AttentionError(`paddingMask: expected \`lengths\` to be an array of integers, but got ${typeof lengths}.`);
   }
   checkTableSize('paddingMask', 'a [B, 1, keyLength] mask', [values.length, keyLength]);
   for (let b = 0; b < values.length; b++) {
     const n = values[b];
     if (!Number.isInteger(n) || n < 0 || n > keyLength) {
-      throw new Error(
+      throw new AttentionError(
         `paddingMask: expected every length to be an integer in [0, ${keyLength}], but got lengths[${b}]=${n}.`,
       );
     }
@@ -139,7 +140,7 @@ export function combineMasks(...masks: Array<TensorInput | null | undefined>): t
   const shapes = present.map((m, i) => {
     const info = inspect('combineMasks', `masks[${i}]`, m);
     if (info.dtype === 'string' || info.dtype === 'complex64') {
-      throw new Error(`combineMasks: expected bool or 0/1 numeric masks, but got masks[${i}] of dtype ${info.dtype}.`);
+      throw new AttentionError(`combineMasks: expected bool or 0/1 numeric masks, but got masks[${i}] of dtype ${info.dtype}.`);
     }
     return info.shape;
   });
@@ -166,7 +167,7 @@ export function broadcastShapes(fn: string, shapes: readonly (readonly number[])
       if (d === 1) continue;
       if (out[off + i] === 1) out[off + i] = d;
       else if (out[off + i] !== d) {
-        throw new Error(`${fn}: expected shapes that broadcast together, but got ${shapes.map(fmt).join(', ')}.`);
+        throw new AttentionError(`${fn}: expected shapes that broadcast together, but got ${shapes.map(fmt).join(', ')}.`);
       }
     }
   }

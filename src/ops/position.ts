@@ -87,7 +87,7 @@ export function applyRotary(x: tf.Tensor, maxWavelength = 10000, scalingFactor =
   const D = x.shape[x.rank - 1];
   const T = x.shape[x.rank - 2];
   if (D % 2 !== 0) {
-    throw new Error(`applyRotary: expected an even feature size, but got shape [${x.shape.join(',')}].`);
+    throw new AttentionError(`applyRotary: expected an even feature size, but got shape [${x.shape.join(',')}].`);
   }
   return tf.tidy(() => {
     const [cos, sin] = rotaryCosSin(T, D, maxWavelength, scalingFactor, startIndex);

@@ -118,26 +118,26 @@ export function heatmapSvg(weights: tf.Tensor | number[][], options: HeatmapOpti
   const T = rows.length;
   const S = T > 0 ? rows[0].length : 0;
   if (T === 0 || S === 0) {
-    throw new Error(`heatmapSvg: expected a non-empty matrix, but got shape [${T},${S}]`);
+    throw new AttentionError(`heatmapSvg: expected a non-empty matrix, but got shape [${T},${S}]`);
   }
   rows.forEach((r, i) => {
     if (r.length !== S) {
-      throw new Error(`heatmapSvg: expected every row to have ${S} values, but row ${i} has ${r.length}`);
+      throw new AttentionError(`heatmapSvg: expected every row to have ${S} values, but row ${i} has ${r.length}`);
     }
     r.forEach((v, j) => {
-      if (!Number.isFinite(v)) throw new Error(`heatmapSvg: expected finite values, but got ${v} at [${i},${j}]`);
+      if (!Number.isFinite(v)) throw new AttentionError(`heatmapSvg: expected finite values, but got ${v} at [${i},${j}]`);
     });
   });
   const rowLabels = options.rowLabels ?? rows.map((_, i) => String(i));
   const colLabels = options.colLabels ?? rows[0].map((_, j) => String(j));
-  if (rowLabels.length !== T) throw new Error(`heatmapSvg: expected ${T} rowLabels, but got ${rowLabels.length}`);
-  if (colLabels.length !== S) throw new Error(`heatmapSvg: expected ${S} colLabels, but got ${colLabels.length}`);
+  if (rowLabels.length !== T) throw new AttentionError(`heatmapSvg: expected ${T} rowLabels, but got ${rowLabels.length}`);
+  if (colLabels.length !== S) throw new AttentionError(`heatmapSvg: expected ${S} colLabels, but got ${colLabels.length}`);
   let lo: number;
   let hi: number;
   if (options.range) {
     [lo, hi] = options.range;
     if (!Number.isFinite(lo) || !Number.isFinite(hi) || lo > hi) {
-      throw new Error(`heatmapSvg: expected range [lo, hi] with finite lo <= hi, but got [${lo},${hi}]`);
+      throw new AttentionError(`heatmapSvg: expected range [lo, hi] with finite lo <= hi, but got [${lo},${hi}]`);
     }
   } else {
     const flat = rows.flat();
