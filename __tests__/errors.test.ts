@@ -18,7 +18,7 @@ const cases: Array<[string, () => unknown, RegExp]> = [
   ['paddingMask with a length beyond S', () => paddingMask([5], 3), /^paddingMask: /],
   ['combineMasks with masks that do not broadcast', () => combineMasks([[true, false]], [[true, false, true]]), /^combineMasks: /],
   ['alibiSlopes(0)', () => alibiSlopes(0), /^alibiSlopes: /],
-  ['relativePositionBucket(NaN)', () => relativePositionBucket(NaN), /^relativePositionBucket: /],
+  ['relativePositionBucket(NaN)', () => relativePositionBucket(NaN, true, 32, 128), /^relativePositionBucket: /],
   ['heatmapSvg with a NaN weight', () => heatmapSvg([[NaN]]), /^heatmapSvg: /],
   ['selfAttention with numHeads 0', () => layers.selfAttention({ numHeads: 0, keyDim: 4 }), /^SelfAttention: /],
   ['positionalAttention with an unknown position', () => layers.positionalAttention({ numHeads: 2, keyDim: 4, position: 'sideways' as 'rotary' }), /^PositionalAttention: /],
