@@ -32,3 +32,15 @@ describe('weights beyond 2^28 elements', () => {
     x.dispose();
   });
 });
+
+describe('MultiHeadAttention attentionMask that is not a tensor', () => {
+  it('a nested array is an AttentionError, not a TypeError from reading its shape', () => {
+    const x = tf.ones([1, 2, 4]);
+    const mha = layers.multiHeadAttention({ numHeads: 1, keyDim: 2 });
+    const before = tf.memory().numTensors;
+    expect(() => mha.apply([x, x], { attentionMask: [[[1, 1], [1, 1]]] as never }))
+      .toThrow(/^MultiHeadAttention: expected attentionMask to be a tf\.Tensor \[B, T, S\], but got an array\.$/);
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+  });
+});
