@@ -44,3 +44,16 @@ describe('MultiHeadAttention attentionMask that is not a tensor', () => {
     x.dispose();
   });
 });
+
+describe('TokenAndPositionEmbedding of a huge vocabulary', () => {
+  it('is refused by name before any weight is made (was a RangeError: Invalid typed array length)', () => {
+    const ids = tf.tensor2d([[1, 2]], undefined, 'int32');
+    const before = tf.memory().numTensors;
+    expect(() => layers.tokenAndPositionEmbedding({ vocabularySize: 2 ** 31, sequenceLength: 2, embeddingDim: 4 }).apply(ids))
+      .toThrow(/^TokenAndPositionEmbedding: expected weight 'token_embedding\/embeddings' of at most 268435456 elements, but got 2147483648·4 = 8589934592\. Check 'vocabularySize' and 'embeddingDim'\.$/);
+    expect(() => layers.tokenAndPositionEmbedding({ vocabularySize: 10, sequenceLength: 2 ** 30, embeddingDim: 4 }).apply(ids))
+      .toThrow(/^TokenAndPositionEmbedding: expected weight 'position_embedding\/embeddings'/);
+    expect(tf.memory().numTensors).toBe(before);
+    ids.dispose();
+  });
+});
