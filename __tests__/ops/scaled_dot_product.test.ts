@@ -269,7 +269,7 @@ describe('scaledDotProductAttention', () => {
     );
     const d = tf.zeros([2, 2]);
     d.dispose();
-    expect(() => scaledDotProductAttention(d, [[1, 2]], [[1, 2]])).toThrow(/`query` has already been disposed/);
+    expect(() => scaledDotProductAttention(d, [[1, 2]], [[1, 2]])).toThrow(/^scaledDotProductAttention: expected `query` to be a live tensor, but got a tensor \[2,2\] that has already been disposed\.$/);
   });
 });
 

@@ -19,7 +19,7 @@
  * length, S key length, H depth, Hv value depth, b a query block, c a key block.
  */
 import * as tf from '@tensorflow/tfjs';
-import { exactProduct, maskedSoftmaxRows, maskToLogits, splitFinite, withoutGradient } from '../ops/masked_softmax';
+import { capScores, exactProduct, finiteScores, maskedSoftmaxRows, maskToLogits, splitFinite, withoutGradient } from '../ops/masked_softmax';
 import { bandMask } from '../ops/masks';
 import type { KernelInput, KernelOutput } from './contract';
 
@@ -336,8 +336,8 @@ export interface Block {
 
 /** Scores of queries `[t0, t1)` against keys `[c0, c1)` of a slice. Call inside `tf.tidy`. */
 export function blockScores(ctx: SliceContext, sl: Slice, t0: number, t1: number, c0: number, c1: number): Block {
-  let scores = tf.matMul(sl.rows('q', t0, t1), sl.keysT(c0, c1));
-  if (sl.bias !== null) scores = tf.add(scores, window2d(sl.bias, t0, t1, c0, c1));
+  let scores = finiteScores(tf.matMul(sl.rows('q', t0, t1), sl.keysT(c0, c1)));
+  if (sl.bias !== null) scores = capScores(tf.add(scores, window2d(sl.bias, t0, t1, c0, c1)));
   if (sl.mask !== null) scores = tf.add(scores, maskToLogits(window2d(sl.mask, t0, t1, c0, c1)));
   const structural = ctx.structuralLogits(t0, t1, c0, c1);
   if (structural !== null) scores = tf.add(scores, structural);

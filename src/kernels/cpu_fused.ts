@@ -22,6 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelInput, KernelOutput } from './contract';
+import { SCORE_LIMIT } from '../ops/masked_softmax';
 
 /** Offsets of a tensor broadcast to `[...lead, T, S]`: per slice, and the row and column strides. */
 interface Broadcast<A> {
@@ -114,9 +115,15 @@ function scoreRow(p: Problem, l: number, i: number, qs: Float32Array, row: Float
   }
   let m = -Infinity;
   for (j = lo; j < hi; j++) {
+    // Float32 overflow of the product (or of the biased score) is undone as in `finiteScores`/`capScores`.
     let s = row[j];
+    if (s > SCORE_LIMIT) s = SCORE_LIMIT;
+    else if (s < -SCORE_LIMIT) s = -SCORE_LIMIT;
     if (mask !== null && mask.data[mo + j * mask.colStride] === 0) s = -Infinity;
-    else if (bias !== null) s += bias.data[bo + j * bias.colStride];
+    else if (bias !== null) {
+      s += bias.data[bo + j * bias.colStride];
+      if (s > SCORE_LIMIT) s = SCORE_LIMIT;
+    }
     row[j] = s;
     if (s > m) m = s;
   }

@@ -8,7 +8,7 @@
  * H depth, Hv value depth.
  */
 import * as tf from '@tensorflow/tfjs';
-import { maskedSoftmax, weightedSum } from '../ops/masked_softmax';
+import { capScores, finiteScores, maskedSoftmax, weightedSum } from '../ops/masked_softmax';
 import { visibilityMask } from '../ops/masks';
 import { paddingOnly } from './blocked';
 import type { KernelInput, KernelOutput } from './contract';
@@ -18,8 +18,8 @@ import type { KernelInput, KernelOutput } from './contract';
  * of T·S). Call inside `tf.tidy`.
  */
 export function dotScores(q: tf.Tensor, k: tf.Tensor, scale: number, bias: tf.Tensor | null): tf.Tensor {
-  const scores = tf.matMul(scale === 1 ? q : tf.mul(q, scale), k, false, true);
-  return bias === null ? scores : tf.add(scores, bias);
+  const scores = finiteScores(tf.matMul(scale === 1 ? q : tf.mul(q, scale), k, false, true));
+  return bias === null ? scores : capScores(tf.add(scores, bias));
 }
 
 /** Whether some weight can be exactly 0 by masking (then the weighted sum must keep hidden values out). */
@@ -39,8 +39,9 @@ export function naiveAttention(inp: KernelInput): KernelOutput {
   return tf.tidy(() => {
     const weights = naiveWeights(inp);
     const drop = inp.training && inp.dropout > 0;
-    if (paddingOnly(inp) && !drop) {
-      // The keys a padding mask hides are hidden from every query: zeroing their values is exact and cheap.
+    if (paddingOnly(inp) && !drop && inp.emptyRows === 'zeros') {
+      // The keys a padding mask hides are hidden from every query: zeroing their values is exact and cheap
+      // (not with 'uniform' empty rows, which average every value, the hidden ones included).
       const m = inp.mask as tf.Tensor;
       const column = tf.reshape(m, [...m.shape.slice(0, Math.max(0, m.rank - 2)), m.shape[m.rank - 1], 1]);
       const output = tf.matMul(weights, tf.where(column, inp.value, tf.zerosLike(inp.value)));

@@ -137,6 +137,10 @@ export class MultiHeadAttention extends MultiHeadBase<MultiHeadAttentionCallOpti
   protected override checkCall(list: readonly Shaped[], kwargs: Kwargs): void {
     this.checkQueryValueKeyList(list, 4, '[query, value, key?, attentionMask?]');
     const mask = list[3] ?? (kwargs['attentionMask'] as Shaped | null | undefined) ?? null;
+    if (mask !== null && (typeof mask !== 'object' || !Array.isArray((mask as { shape?: unknown }).shape))) {
+      // A nested array or another non-tensor: tfjs's layers take tensors only.
+      throw new AttentionError(`${NAME}: expected attentionMask to be a tf.Tensor [B, T, S], but got ${Array.isArray(mask) ? 'an array' : typeof mask}.`);
+    }
     if (mask !== null) checkAttentionMask(mask.shape, list[0].shape[0], list[0].shape[1], list[1].shape[1]);
   }
 

@@ -11,7 +11,7 @@ import type { LayerArgs } from './tfjs_types';
 import { checkBool, checkPositiveInt, InitializerArg, resolveInitializer, serialize } from './common';
 import { PositionEmbedding } from './position_layers';
 import { AttentionError } from '../errors';
-import { checkTokenIds } from '../ops/checks';
+import { checkTableSize, checkTokenIds } from '../ops/checks';
 import { buildSublayer } from './transformer_common';
 import type { Initializer } from './tfjs_types';
 import { constructorArgs, layerArgs } from './base/layer_guards';
@@ -100,6 +100,9 @@ export class TokenAndPositionEmbedding extends LibraryLayer {
     const V = this.vocabularySize;
     const D = this.embeddingDim;
     const init = this.embeddingsInitializer;
+    // Refused before any weight is made (vocabularySize 2^31 was a RangeError from tfjs's typed arrays).
+    checkTableSize(NAME, "weight 'token_embedding/embeddings'", [V, D], "Check 'vocabularySize' and 'embeddingDim'.");
+    checkTableSize(NAME, "weight 'position_embedding/embeddings'", [this.sequenceLength, D], "Check 'sequenceLength' and 'embeddingDim'.");
     // keras-hub's ReversibleEmbedding: an Embedding that, untied, also owns the output projection.
     class TokenEmbedding extends tf.layers.Layer {
       static className = 'ReversibleEmbedding';

@@ -7,6 +7,7 @@
  */
 import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
+import { checkTableSize } from '../ops/checks';
 import type { LayerArgs } from './tfjs_types';
 import type { Initializer } from './tfjs_types';
 import { checkBool, checkPositiveInt, checkRate, InitializerArg, resolveInitializer, serialize } from './common';
@@ -127,6 +128,16 @@ export function newAttention(name: string, s: BlockSettings, keyDim: number, val
 
 export function newLayerNorm(name: string, s: BlockSettings): tf.layers.Layer {
   return tf.layers.layerNormalization({ name, epsilon: s.layerNormEpsilon });
+}
+
+/**
+ * Refuses, before any weight is made, a block whose feedforward or attention
+ * kernels would exceed `MAX_TABLE_ELEMENTS` (2^28) elements
+ * (`intermediateDim: 1e9` ran the initializer for minutes instead of failing).
+ */
+export function checkBlockSize(name: string, D: number, s: BlockSettings): void {
+  checkTableSize(name, "weight 'feedforward_intermediate_dense/kernel'", [D, s.intermediateDim], "Check 'intermediateDim'.");
+  checkTableSize(name, "weight 'self_attention_layer/query/kernel'", [D, D], 'Check the width of the input.');
 }
 
 export function newDense(name: string, s: BlockSettings, units: number, activation?: string): tf.layers.Layer {

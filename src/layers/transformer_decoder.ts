@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { CallSignature } from './base/call_signature';
 import {
   assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
-  newDense, newLayerNorm, residual, settingsConfig, shapeList, tensorMask, TransformerBlockArgs,
+  checkBlockSize, newDense, newLayerNorm, residual, settingsConfig, shapeList, tensorMask, TransformerBlockArgs,
 } from './transformer_common';
 import { asList, ownCopy, checkBool } from './common';
 import { MultiHeadAttention } from './multi_head_attention';
@@ -168,6 +168,7 @@ export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptio
     const x = shapes[0];
     const D = x[x.length - 1] as number;
     const s = this.settings;
+    checkBlockSize(NAME, D, s);
     const K = headSize(NAME, D, s.numHeads);
     this.hasCrossAttention = this.crossFromShapes(shapes, this.pendingNames);
     const encoderIndex = this.encoderIndex(this.pendingNames);

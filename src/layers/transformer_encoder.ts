@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { CallSignature } from './base/call_signature';
 import {
   assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
-  newDense, newLayerNorm, residual, settingsConfig, shapeList, tensorMask, TransformerBlockArgs,
+  checkBlockSize, newDense, newLayerNorm, residual, settingsConfig, shapeList, tensorMask, TransformerBlockArgs,
 } from './transformer_common';
 import { asList, ownCopy, checkBool, combineLayerMasks } from './common';
 import { MultiHeadAttention } from './multi_head_attention';
@@ -117,6 +117,7 @@ export class TransformerEncoder extends ScoringLayer<TransformerEncoderCallOptio
     const x = shapeList(inputShape)[0];
     const D = x[x.length - 1] as number;
     const s = this.settings;
+    checkBlockSize(NAME, D, s);
     this.attention = newAttention('self_attention_layer', s, headSize(NAME, D, s.numHeads));
     buildSublayer(this.attention, [x, x]);
     this.attentionNorm = newLayerNorm('self_attention_layer_norm', s);

@@ -71,7 +71,7 @@ function inferNested(fn: string, name: string, x: unknown): InputInfo {
 export function inspect(fn: string, name: string, x: unknown): InputInfo {
   if (x instanceof tf.Tensor) {
     if (x.isDisposed) {
-      throw new AttentionError(`${fn}: \`${name}\` has already been disposed.`);
+      throw new AttentionError(`${fn}: expected \`${name}\` to be a live tensor, but got a tensor ${fmt(x.shape)} that has already been disposed.`);
     }
     return { shape: x.shape.slice(), dtype: x.dtype };
   }

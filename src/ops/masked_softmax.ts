@@ -71,6 +71,35 @@ export function maskedSoftmaxRows(
 }
 
 /**
+ * The magnitude scores are clamped to: 1e38 (as a float32, so JavaScript and tfjs agree), below float32's largest finite
+ * value (3.4e38) with room for the online softmax's sentinel log-sum-exp
+ * (-3e38, `kernels/online.ts`) to stay below any real one.
+ */
+export const SCORE_LIMIT = Math.fround(1e38);
+
+/**
+ * Dot-product scores with float32 overflow undone: a product beyond
+ * ±SCORE_LIMIT (±Infinity, as `q = k = [1e20]` gives) becomes ±SCORE_LIMIT,
+ * so the softmax gives the limit it tends to (weight 1 on the largest
+ * score, 0 on a score that overflowed below) instead of `Inf - Inf = NaN`,
+ * and an overflow to -Infinity does not read as a hidden key. Scores that
+ * all overflow the same way share the weight equally. NaN stays NaN.
+ * Call inside `tf.tidy`.
+ */
+export function finiteScores(scores: tf.Tensor): tf.Tensor {
+  return tf.clipByValue(scores, -SCORE_LIMIT, SCORE_LIMIT);
+}
+
+/**
+ * Scores plus a bias, with anything above SCORE_LIMIT (a `+Infinity` bias,
+ * or an overflow of the sum) capped at it; -Infinity stays: a `-Infinity`
+ * bias hides a key. Call inside `tf.tidy`.
+ */
+export function capScores(scores: tf.Tensor): tf.Tensor {
+  return tf.minimum(scores, SCORE_LIMIT);
+}
+
+/**
  * A bool mask as additive logits: 0 where true, -Infinity where false
  * (`log` of the mask as 1/0). Adding it hides a key exactly, whatever the
  * score (`s + -Infinity = -Infinity` for every finite `s`), and broadcasts

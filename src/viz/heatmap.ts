@@ -26,6 +26,21 @@ export interface HeatmapOptions {
   keyAxisLabel?: string;
 }
 
+/** Tick labels: the indices by default, else an array of `n` strings (numbers are printed). */
+function labels(name: 'rowLabels' | 'colLabels', given: unknown, n: number): string[] {
+  if (given === undefined) return Array.from({ length: n }, (_, i) => String(i));
+  if (!Array.isArray(given)) {
+    throw new AttentionError(`heatmapSvg: expected \`${name}\` to be an array of ${n} strings, but got ${given === null ? 'null' : typeof given}.`);
+  }
+  if (given.length !== n) throw new AttentionError(`heatmapSvg: expected ${n} ${name}, but got ${given.length}`);
+  return given.map((l: unknown, i) => {
+    if (typeof l !== 'string' && typeof l !== 'number') {
+      throw new AttentionError(`heatmapSvg: expected \`${name}[${i}]\` to be a string, but got ${l === null ? 'null' : typeof l}.`);
+    }
+    return String(l);
+  });
+}
+
 function pick(name: 'batch' | 'head', v: number | undefined, size: number, shape: number[]): number {
   const i = v ?? 0;
   if (!Number.isInteger(i) || i < 0 || i >= size) {
@@ -36,6 +51,7 @@ function pick(name: 'batch' | 'head', v: number | undefined, size: number, shape
 
 /** The `[T, S]` rows of a rank-2, -3 (`[B, T, S]`) or -4 (`[B, N, T, S]`) tensor, for the chosen batch item and head. */
 function rowsOf(weights: tf.Tensor, options: HeatmapOptions): number[][] {
+  if (weights.isDisposed) throw new AttentionError('heatmapSvg: expected a live tensor, but got a disposed one.');
   const shape = weights.shape;
   if (shape.length < 2 || shape.length > 4) {
     throw new AttentionError(
@@ -49,6 +65,10 @@ function rowsOf(weights: tf.Tensor, options: HeatmapOptions): number[][] {
     throw new AttentionError(`heatmapSvg: expected batch only for [B, T, S] or [B, N, T, S] scores, but got batch=${options.batch} for shape [${shape.join(',')}].`);
   }
   const [T, S] = shape.slice(-2);
+  checkCells(T, S);
+  if (weights.dtype === 'string' || weights.dtype === 'complex64') {
+    throw new AttentionError(`heatmapSvg: expected numeric weights, but got a tensor of dtype ${weights.dtype}.`);
+  }
   let offset = 0;
   if (shape.length >= 3) {
     const b = pick('batch', options.batch, shape[0], shape);
@@ -66,7 +86,7 @@ const STOPS: Array<[number, number, number]> = [
 
 /** Colour of t in [0, 1] on the viridis-like scale, as #rrggbb. */
 export function heatmapColor(t: number): string {
-  const c = Math.min(1, Math.max(0, t)) * (STOPS.length - 1);
+  const c = (Number.isNaN(t) ? 0 : Math.min(1, Math.max(0, t))) * (STOPS.length - 1);
   const i = Math.min(STOPS.length - 2, Math.floor(c));
   const f = c - i;
   const hex = (k: number) => {
@@ -76,8 +96,26 @@ export function heatmapColor(t: number): string {
   return `#${hex(0)}${hex(1)}${hex(2)}`;
 }
 
+/**
+ * Most cells a heatmap draws: 2^18 (512 × 512). Each cell is a `<rect>` of
+ * about 150 characters, so larger matrices would build strings of tens of
+ * megabytes (and, far larger, exhaust memory) for a picture no one can read.
+ */
+export const MAX_HEATMAP_CELLS = 2 ** 18;
+
+function checkCells(T: number, S: number): void {
+  if (T * S > MAX_HEATMAP_CELLS) {
+    throw new AttentionError(
+      `heatmapSvg: expected at most ${MAX_HEATMAP_CELLS} cells (for example 512 × 512), but got [${T},${S}] = ${T * S}; slice the weights first.`,
+    );
+  }
+}
+
+/** Text for XML: escaped, with characters XML 1.0 cannot hold (controls, lone surrogates, U+FFFE/U+FFFF) replaced by U+FFFD. */
 function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd')
+    .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 }
 
@@ -106,11 +144,18 @@ function fmt(v: number): string {
  * ```
  */
 export function heatmapSvg(weights: tf.Tensor | number[][], options: HeatmapOptions = {}): string {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new AttentionError(`heatmapSvg: expected \`options\` to be an object, but got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}.`);
+  }
   let rows: number[][];
   if (weights instanceof tf.Tensor) {
     rows = rowsOf(weights, options);
   } else {
-    if (!Array.isArray(weights) || !weights.every((r) => Array.isArray(r) && r.every((v) => typeof v === 'number'))) {
+    if (!Array.isArray(weights) || !weights.every((r) => Array.isArray(r))) {
+      throw new AttentionError('heatmapSvg: expected weights of rank 2 [T, S] (a Tensor2D or number[][]), but got a different nesting.');
+    }
+    checkCells(weights.length, weights.length > 0 ? (weights[0] as unknown[]).length : 0);
+    if (!weights.every((r) => r.every((v) => typeof v === 'number'))) {
       throw new AttentionError('heatmapSvg: expected weights of rank 2 [T, S] (a Tensor2D or number[][]), but got a different nesting.');
     }
     rows = weights;
@@ -128,28 +173,40 @@ export function heatmapSvg(weights: tf.Tensor | number[][], options: HeatmapOpti
       if (!Number.isFinite(v)) throw new AttentionError(`heatmapSvg: expected finite values, but got ${v} at [${i},${j}]`);
     });
   });
-  const rowLabels = options.rowLabels ?? rows.map((_, i) => String(i));
-  const colLabels = options.colLabels ?? rows[0].map((_, j) => String(j));
-  if (rowLabels.length !== T) throw new AttentionError(`heatmapSvg: expected ${T} rowLabels, but got ${rowLabels.length}`);
-  if (colLabels.length !== S) throw new AttentionError(`heatmapSvg: expected ${S} colLabels, but got ${colLabels.length}`);
+  const rowLabels = labels('rowLabels', options.rowLabels, T);
+  const colLabels = labels('colLabels', options.colLabels, S);
+  for (const name of ['title', 'queryAxisLabel', 'keyAxisLabel'] as const) {
+    const v = options[name];
+    if (v !== undefined && typeof v !== 'string') {
+      throw new AttentionError(`heatmapSvg: expected \`${name}\` to be a string, but got ${v === null ? 'null' : typeof v}.`);
+    }
+  }
   let lo: number;
   let hi: number;
-  if (options.range) {
-    [lo, hi] = options.range;
-    if (!Number.isFinite(lo) || !Number.isFinite(hi) || lo > hi) {
-      throw new AttentionError(`heatmapSvg: expected range [lo, hi] with finite lo <= hi, but got [${lo},${hi}]`);
+  if (options.range !== undefined) {
+    const r: unknown = options.range;
+    if (!Array.isArray(r) || r.length !== 2 || !Number.isFinite(r[0]) || !Number.isFinite(r[1]) || r[0] > r[1]) {
+      throw new AttentionError(`heatmapSvg: expected range [lo, hi] with finite lo <= hi, but got ${Array.isArray(r) ? `[${r.map(String).join(',')}]` : String(r)}`);
     }
+    [lo, hi] = r as [number, number];
   } else {
-    const flat = rows.flat();
-    lo = Math.min(...flat);
-    hi = Math.max(...flat);
+    // A loop, not Math.min(...flat): spreading hundreds of thousands of arguments overflows the stack.
+    lo = Infinity;
+    hi = -Infinity;
+    for (const r of rows) {
+      for (const v of r) {
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    }
   }
-  const span = hi - lo;
-  const norm = (v: number) => (span === 0 ? 0.5 : (v - lo) / span);
+  // Halved so that a range as wide as [-1.7e308, 1.7e308] does not overflow to Infinity.
+  const span = hi / 2 - lo / 2;
+  const norm = (v: number) => (span === 0 ? 0.5 : (v / 2 - lo / 2) / span);
 
   const cell = Math.max(8, Math.min(40, Math.floor(480 / Math.max(T, S))));
   const font = Math.max(7, Math.min(12, Math.round(cell * 0.7)));
-  const maxLen = (ls: string[]) => Math.max(...ls.map((l) => l.length));
+  const maxLen = (ls: string[]) => ls.reduce((m, l) => Math.max(m, l.length), 0);
   const rotate = maxLen(colLabels) * font * 0.6 > cell;
   const queryAxis = options.queryAxisLabel ?? 'query';
   const keyAxis = options.keyAxisLabel ?? 'key';

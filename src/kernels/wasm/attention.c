@@ -139,6 +139,17 @@ __attribute__((noinline)) static void pack_panel(const float *k, int H, int j0, 
   }
 }
 
+/*
+ * Scores beyond ±SCORE_LIMIT (a float32 overflow to ±inf, as q = k = [1e20]
+ * gives) are clamped to it, as the tfjs paths do (ops/masked_softmax.ts), so
+ * the softmax gives its limit instead of inf - inf = NaN, and an overflow to
+ * -inf is not read as a hidden key. pmax/pmin keep NaN.
+ */
+#define SCORE_LIMIT 1e38f
+static inline vf clamp_scores(vf x) {
+  return wasm_f32x4_pmin(wasm_f32x4_pmax(x, wasm_f32x4_splat(-SCORE_LIMIT)), wasm_f32x4_splat(SCORE_LIMIT));
+}
+
 /* sc[r][c] for c in [c0, c1) (multiples of 8) = scale · q_r · k_(j0+c), 4 rows × 8 keys in registers. */
 __attribute__((noinline)) static void scores4x8(const float *q, int H, const float *kt, int c0, int c1, float scale, float *sc) {
   const vf vs = wasm_f32x4_splat(scale);
@@ -158,10 +169,10 @@ __attribute__((noinline)) static void scores4x8(const float *q, int H, const flo
       x = wasm_v128_load32_splat(q3 + h);
       d0 = wasm_f32x4_add(d0, wasm_f32x4_mul(x, k0)); d1 = wasm_f32x4_add(d1, wasm_f32x4_mul(x, k1));
     }
-    wasm_v128_store(sc + c, wasm_f32x4_mul(a0, vs)); wasm_v128_store(sc + c + 4, wasm_f32x4_mul(a1, vs));
-    wasm_v128_store(sc + KP + c, wasm_f32x4_mul(b0, vs)); wasm_v128_store(sc + KP + c + 4, wasm_f32x4_mul(b1, vs));
-    wasm_v128_store(sc + 2 * KP + c, wasm_f32x4_mul(c0v, vs)); wasm_v128_store(sc + 2 * KP + c + 4, wasm_f32x4_mul(c1v, vs));
-    wasm_v128_store(sc + 3 * KP + c, wasm_f32x4_mul(d0, vs)); wasm_v128_store(sc + 3 * KP + c + 4, wasm_f32x4_mul(d1, vs));
+    wasm_v128_store(sc + c, clamp_scores(wasm_f32x4_mul(a0, vs))); wasm_v128_store(sc + c + 4, clamp_scores(wasm_f32x4_mul(a1, vs)));
+    wasm_v128_store(sc + KP + c, clamp_scores(wasm_f32x4_mul(b0, vs))); wasm_v128_store(sc + KP + c + 4, clamp_scores(wasm_f32x4_mul(b1, vs)));
+    wasm_v128_store(sc + 2 * KP + c, clamp_scores(wasm_f32x4_mul(c0v, vs))); wasm_v128_store(sc + 2 * KP + c + 4, clamp_scores(wasm_f32x4_mul(c1v, vs)));
+    wasm_v128_store(sc + 3 * KP + c, clamp_scores(wasm_f32x4_mul(d0, vs))); wasm_v128_store(sc + 3 * KP + c + 4, clamp_scores(wasm_f32x4_mul(d1, vs)));
   }
 }
 
@@ -179,7 +190,10 @@ __attribute__((noinline)) static void bias_and_visibility(const Problem *pr, int
     if (pr->bias) {
       const float *bp = pr->bias + (long)b * pr->bsb + (long)n * pr->bsn + (long)i * pr->bst;
       const int jmax = c1 + j0 <= pr->S ? c1 : pr->S - j0;
-      for (int c = c0; c < jmax; c++) row[c] += bp[(long)(j0 + c) * pr->bss];
+      for (int c = c0; c < jmax; c++) {
+        row[c] += bp[(long)(j0 + c) * pr->bss];
+        if (row[c] > SCORE_LIMIT) row[c] = SCORE_LIMIT; /* a +inf bias, or an overflow of the sum; -inf still hides */
+      }
     }
     if (pr->mask) {
       const uint8_t *mp = pr->mask + (long)b * pr->msb + (long)n * pr->msn + (long)i * pr->mst;

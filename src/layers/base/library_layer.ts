@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AttentionError } from '../../errors';
 import type { LayerArgs } from '../tfjs_types';
+import { checkTableSize } from '../../ops/checks';
 import { checkCallOptions } from './call_options';
 import type { WithCallSignature } from './call_signature';
 
@@ -19,6 +20,8 @@ type Inputs = tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[];
 /** tfjs's type of call options (`Kwargs` in tfjs-layers), which subclasses narrow. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyKwargs = { [key: string]: any };
+
+type AddWeightRest = Parameters<tf.layers.Layer['addWeight']> extends [unknown, unknown, ...infer R] ? R : never;
 
 const showShape = (s: ReadonlyArray<number | null>) => `[${s.map((d) => (d === null ? 'null' : d)).join(',')}]`;
 
@@ -34,6 +37,16 @@ export abstract class LibraryLayer extends tf.layers.Layer {
 
   constructor(args: LayerArgs) {
     super(args);
+  }
+
+  /**
+   * Refuses a weight beyond `MAX_TABLE_ELEMENTS` (2^28) elements before its
+   * initializer runs: `numHeads: 1e5, keyDim: 1e5` failed with an
+   * out-of-memory crash or ran for minutes instead of failing fast.
+   */
+  override addWeight(name: string, shape: tf.Shape, ...rest: AddWeightRest): tf.LayerVariable {
+    checkTableSize(this.messageName, `weight '${name}'`, shape as number[], 'Check the layer\'s size arguments.');
+    return super.addWeight(name, shape, ...rest);
   }
 
   /** The class name the layer's messages start with. */
