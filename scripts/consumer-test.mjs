@@ -175,7 +175,7 @@ try {
   const tsBlocks = blocks.filter((b) => b.lang === 'ts');
   const cjsBlocks = blocks.filter((b) => b.lang === 'js' && /require\(/.test(b.code));
   // The Keras loader's block reads a converted model from web_model/: give it one.
-  cpSync(join(root, '__tests__/fixtures/keras/keras3_mha'), join(esm, 'web_model'), { recursive: true });
+  cpSync(join(root, '__tests__/fixtures/keras-real/model_mha/tfjs_from_keras'), join(esm, 'web_model'), { recursive: true });
   const tsFiles = [];
   for (const [i, b] of tsBlocks.entries()) {
     const file = `readme-${String(i + 1).padStart(2, '0')}-line${b.line}.mts`;
