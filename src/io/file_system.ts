@@ -24,7 +24,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AttentionError } from '../errors';
 import { nodeModules, OpenedFile, openConfined, readExactly, statConfined } from './read_bounded';
-import { checkArtifacts, checkManifest, checkTopology, CheckedGroup, isJsonObject } from './schema';
+import { checkArtifacts, checkManifest, checkTopology, CheckedGroup, isJsonObject, modelArtifacts } from './schema';
 
 const MODEL_FILE = 'model.json';
 
@@ -300,17 +300,7 @@ export function fileSystem(directory: string): tf.io.IOHandler {
           await opened.handle.close();
         }
       }
-      const artifacts: tf.io.ModelArtifacts = {
-        modelTopology: json.modelTopology,
-        format: json.format,
-        generatedBy: json.generatedBy,
-        convertedBy: json.convertedBy,
-        weightSpecs: groups.flatMap((g) => g.weights.map((w) => w.spec)),
-        weightData: tf.io.concatenateArrayBuffers(buffers),
-      };
-      if (json.trainingConfig) artifacts.trainingConfig = json.trainingConfig;
-      if (json.userDefinedMetadata) artifacts.userDefinedMetadata = json.userDefinedMetadata;
-      return artifacts;
+      return modelArtifacts(json, groups, buffers);
     },
   };
 }

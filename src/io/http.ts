@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AttentionError } from '../errors';
 import { MAX_MODEL_JSON_BYTES } from './file_system';
-import { checkManifest, checkTopology, isJsonObject } from './schema';
+import { checkManifest, checkTopology, isJsonObject, modelArtifacts } from './schema';
 
 /** Default time limit of an HTTP load, model.json and weights together: 60 000 ms. */
 export const DEFAULT_HTTP_TIMEOUT_MS = 60_000;
@@ -182,17 +182,7 @@ export function httpLoader(url: string, options?: HttpLoadOptions): tf.io.IOHand
             throw new AttentionError(`${fn}: the weights of ${g.weights.map((w) => w.spec.name).join(', ')} need ${g.bytes} bytes, but ${g.paths.join(', ')} hold ${held} bytes.`);
           }
         }
-        const artifacts: tf.io.ModelArtifacts = {
-          modelTopology: json.modelTopology,
-          format: json.format,
-          generatedBy: json.generatedBy,
-          convertedBy: json.convertedBy,
-          weightSpecs: groups.flatMap((g) => g.weights.map((w) => w.spec)),
-          weightData: tf.io.concatenateArrayBuffers(buffers),
-        };
-        if (json.trainingConfig) artifacts.trainingConfig = json.trainingConfig;
-        if (json.userDefinedMetadata) artifacts.userDefinedMetadata = json.userDefinedMetadata;
-        return artifacts;
+        return modelArtifacts(json, groups, buffers);
       } catch (e) {
         if (controller.signal.aborted && !(e instanceof AttentionError)) {
           throw new AttentionError(`${fn}: loading ${modelUrl.href} ${why}.`, { cause: e });

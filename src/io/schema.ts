@@ -9,7 +9,7 @@
  * the messages must name JSON paths in the library's voice, and the check
  * must not add a dependency to browser bundles.
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { AttentionError } from '../errors';
 
 /** A JSON value as it comes out of JSON.parse. */
@@ -254,4 +254,23 @@ export function checkArtifacts(fn: string, artifacts: Json): void {
   if (held !== declared) {
     throw new AttentionError(`${fn}: expected weightData to hold the ${declared} bytes the weight specs declare, but got ${held} bytes.`);
   }
+}
+
+/**
+ * The model artifacts of a checked model.json, its checked weight groups and
+ * their files' bytes (in manifest order): what both loaders (file system and
+ * HTTP) hand to tfjs.
+ */
+export function modelArtifacts(json: Record<string, Json>, groups: readonly CheckedGroup[], buffers: ArrayBuffer[]): tf.io.ModelArtifacts {
+  const artifacts: tf.io.ModelArtifacts = {
+    modelTopology: json.modelTopology,
+    format: json.format,
+    generatedBy: json.generatedBy,
+    convertedBy: json.convertedBy,
+    weightSpecs: groups.flatMap((g) => g.weights.map((w) => w.spec)),
+    weightData: tf.io.concatenateArrayBuffers(buffers),
+  };
+  if (json.trainingConfig) artifacts.trainingConfig = json.trainingConfig;
+  if (json.userDefinedMetadata) artifacts.userDefinedMetadata = json.userDefinedMetadata;
+  return artifacts;
 }
