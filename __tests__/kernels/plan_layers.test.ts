@@ -29,34 +29,31 @@ const LAYERS: Array<[string, Make, Input]> = [
 ];
 
 describe.each(LAYERS)('%s', (name, make, input) => {
-  it('hands implementation to the planner (a forced simd gives naive\'s output)', () => {
+  /** The layer's output with `implementation: 'naive'`, and a copy's (same weights) with `changes` to its config. */
+  function naiveAndVariant(changes: Record<string, unknown>): [tf.Tensor, tf.Tensor] {
     const a = make({ implementation: 'naive' });
     const xs = input();
     const want = a.apply(xs) as tf.Tensor;
-    const config = { ...a.getConfig(), implementation: 'simd' };
     type Cls = { fromConfig: (cls: unknown, config: tf.serialization.ConfigDict) => tf.layers.Layer };
     const cls = a.constructor as unknown as Cls;
-    const b = cls.fromConfig(cls, config);
+    const b = cls.fromConfig(cls, { ...a.getConfig(), ...changes } as tf.serialization.ConfigDict);
     b.apply(xs);
     b.setWeights(a.getWeights());
     const got = b.apply(xs) as tf.Tensor;
+    tf.dispose(Array.isArray(xs) ? xs : [xs]);
+    return [want, got];
+  }
+
+  it('hands implementation to the planner (a forced simd gives naive\'s output)', () => {
+    const [want, got] = naiveAndVariant({ implementation: 'simd' });
     expect(got).toBeAllClose(want, 1e-4);
-    tf.dispose([want, got, ...(Array.isArray(xs) ? xs : [xs])]);
+    tf.dispose([want, got]);
   });
 
   it('gives the same output under a 64-byte memoryBudget (chunked or cut blocks) as with naive', () => {
-    const a = make({ implementation: 'naive' });
-    const xs = input();
-    const want = a.apply(xs) as tf.Tensor;
-    const config = { ...a.getConfig(), implementation: 'auto', memoryBudget: 64 };
-    type Cls = { fromConfig: (cls: unknown, config: tf.serialization.ConfigDict) => tf.layers.Layer };
-    const cls = a.constructor as unknown as Cls;
-    const b = cls.fromConfig(cls, config);
-    b.apply(xs);
-    b.setWeights(a.getWeights());
-    const got = b.apply(xs) as tf.Tensor;
+    const [want, got] = naiveAndVariant({ implementation: 'auto', memoryBudget: 64 });
     expect(got).toBeAllClose(want, 1e-4);
-    tf.dispose([want, got, ...(Array.isArray(xs) ? xs : [xs])]);
+    tf.dispose([want, got]);
   });
 
   it('keeps implementation and memoryBudget in its config, round trip', () => {
