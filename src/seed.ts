@@ -13,6 +13,7 @@
  */
 import { AttentionError } from './errors';
 import * as tf from '@tensorflow/tfjs';
+import { broadcastTo } from './tfjs_compat/broadcast_to_empty';
 import { checkFloat, fmt, TensorInput, toTensor } from './ops/checks';
 import { broadcastShapes } from './ops/masks';
 
@@ -50,7 +51,7 @@ function toBatch(x: tf.Tensor, batch: number[]): tf.Tensor {
   if (own.length === batch.length && own.every((d, i) => d === batch[i])) {
     return x;
   }
-  return tf.broadcastTo(x, [...batch, ...x.shape.slice(-2)]);
+  return broadcastTo(x, [...batch, ...x.shape.slice(-2)]);
 }
 
 /**

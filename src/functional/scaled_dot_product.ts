@@ -9,6 +9,7 @@
  */
 import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
+import { broadcastTo } from '../tfjs_compat/broadcast_to_empty';
 import {
   broadcastsTo,
   checkDropout,
@@ -433,7 +434,7 @@ export function fold4(x: tf.Tensor, lead: number[], T: number, S: number): tf.Te
   // Folding outer dims into one is a reshape when they are all 1 or all full; otherwise broadcast them.
   if (!outerShape.every((d) => d === 1) && !outerShape.every((d, i) => d === outer[i])) {
     shape = [...outer, ...shape.slice(outer.length)];
-    t = tf.broadcastTo(t, shape);
+    t = broadcastTo(t, shape);
   }
   const B = shape.slice(0, outer.length).reduce((a, b) => a * b, 1);
   const N = lead.length === 0 ? 1 : shape[lead.length - 1];

@@ -19,6 +19,7 @@
  * by name when the model is loaded.
  */
 import * as tf from '@tensorflow/tfjs';
+import { broadcastTo } from '../tfjs_compat/broadcast_to_empty';
 import { AttentionError } from '../errors';
 import type { CallSignature } from './base/call_signature';
 import type { LayerArgs } from './tfjs_types';
@@ -190,7 +191,7 @@ export const KERAS_OPERATIONS: Readonly<Record<string, OperationSpec>> = {
       const bs = tf.backend_util.assertAndGetBroadcastShape;
       const s = bs(cond.shape, bs(a.shape, b.shape));
       const dtype = a.dtype === 'float32' || b.dtype === 'float32' ? 'float32' : a.dtype;
-      return tf.where(tf.broadcastTo(cond, s), tf.broadcastTo(tf.cast(a, dtype), s), tf.broadcastTo(tf.cast(b, dtype), s));
+      return tf.where(broadcastTo(cond, s), broadcastTo(tf.cast(a, dtype), s), broadcastTo(tf.cast(b, dtype), s));
     },
   },
   Clip: { params: ['x'], fn: (p, c) => tf.clipByValue(tensor(p.x, 'x'), c.x_min as number, c.x_max as number) },

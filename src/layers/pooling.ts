@@ -7,6 +7,7 @@
  * Shape legend: B batch, T steps, D features.
  */
 import * as tf from '@tensorflow/tfjs';
+import { broadcastTo } from '../tfjs_compat/broadcast_to_empty';
 import { AttentionError } from '../errors';
 import type { CallSignature } from './base/call_signature';
 import type { LayerArgs } from './tfjs_types';
@@ -103,7 +104,7 @@ export class MaskedGlobalAveragePooling1D extends tf.layers.Layer {
     return tf.tidy(() => {
       if (mask === null) return tf.mean(x, axis, this.keepdims);
       const m = tf.expandDims(tf.cast(tf.cast(mask, 'bool'), 'float32'), this.dataFormat === 'channelsLast' ? 2 : 1);
-      const kept = tf.where(tf.cast(tf.broadcastTo(m, x.shape), 'bool'), x, tf.zerosLike(x));
+      const kept = tf.where(tf.cast(broadcastTo(m, x.shape), 'bool'), x, tf.zerosLike(x));
       return tf.div(tf.sum(kept, axis, this.keepdims), tf.sum(m, axis, this.keepdims));
     });
   }

@@ -6,6 +6,7 @@
  */
 import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
+import { broadcastTo } from '../tfjs_compat/broadcast_to_empty';
 import type { CallSignature } from './base/call_signature';
 import { LibraryLayer } from './base/library_layer';
 import type { Initializer, LayerArgs } from './tfjs_types';
@@ -85,7 +86,7 @@ export class SinePositionEncoding extends LibraryLayer {
     const start = startIndexOf('SinePositionEncoding', kwargs);
     return tf.tidy(() => {
       const [T, D] = x.shape.slice(-2);
-      return tf.broadcastTo(sinePositionEncoding(T, D, this.maxWavelength, start), x.shape);
+      return broadcastTo(sinePositionEncoding(T, D, this.maxWavelength, start), x.shape);
     });
   }
 
@@ -154,7 +155,7 @@ export class PositionEmbedding extends LibraryLayer {
         `PositionEmbedding: expected at most sequenceLength=${this.sequenceLength} positions, but got ${T} positions from startIndex=${start}.`,
       );
     }
-    return tf.tidy(() => tf.broadcastTo(tf.slice((this.embeddings as LayerVariable).read(), [start, 0], [T, D]), x.shape));
+    return tf.tidy(() => broadcastTo(tf.slice((this.embeddings as LayerVariable).read(), [start, 0], [T, D]), x.shape));
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -90,11 +90,17 @@ export abstract class ScoringLayer<
   /**
    * Checks, in this layer's name and with the caller's shapes, that query
    * `[B, T, Dq]`, value `[B, S, Dv]` and key `[B, S, Dk]` (null: key is
-   * value) agree in rank, batch size and length. Allocates nothing.
+   * value) agree in rank, batch size and length, and are float32. Allocates nothing.
    * @throws AttentionError naming the shapes that disagree.
    */
   protected checkQueryValueKey(query: Shaped, value: Shaped, key: Shaped | null): void {
     const name = this.messageName;
+    for (const [what, x] of [['query', query], ['value', value], ['key', key]] as const) {
+      const dtype = (x as { dtype?: string } | null)?.dtype;
+      if (x !== null && dtype !== undefined && dtype !== 'float32') {
+        throw new AttentionError(`${name}: expected ${what} to be float32, but got ${dtype} ${what} ${showShape(x.shape)}.`);
+      }
+    }
     const named: Array<[string, Shape]> = [['query', query.shape], ['value', value.shape]];
     if (key !== null) named.push(['key', key.shape]);
     for (const [what, s] of named) {
