@@ -5,21 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { layers, scaledDotProductAttention } from '../../src';
-import { AttentionError } from '../../src/errors';
+import { refuses } from '../refuses';
 import { mixSeed, nextDropoutSeed } from '../../src/layers/base/seed_generator';
 
-function refuses(f: () => unknown, message: RegExp): void {
-  const before = tf.memory().numTensors;
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(AttentionError);
-  expect((err as Error).message).toMatch(message);
-  expect(tf.memory().numTensors).toBe(before);
-}
 
 describe('layer arguments', () => {
   it.each(Object.keys(layers))('layers.%s(null) says the arguments must be an object', (name) => {

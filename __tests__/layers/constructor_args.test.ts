@@ -8,21 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { layers, MultiHeadAttention, GroupQueryAttention } from '../../src';
-import { AttentionError } from '../../src/errors';
+import { refuses } from '../refuses';
 import { TFJS_LAYER_ARGS } from '../../src/layers/base/layer_guards';
 
-function refuses(f: () => unknown, message: RegExp): void {
-  const before = tf.memory().numTensors;
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(AttentionError);
-  expect((err as Error).message).toMatch(message);
-  expect(tf.memory().numTensors).toBe(before);
-}
 
 type Factory = (args: Record<string, unknown>) => tf.layers.Layer;
 /** Valid arguments for every factory of `layers`, and an input to build it with. */

@@ -8,22 +8,9 @@ import * as tf from '@tensorflow/tfjs';
 import {
   additiveAttention, alibiSlopes, attentionWeights, causalMask, paddingMask, relativePositionBucket, scaledDotProductAttention,
 } from '../../src';
-import { AttentionError } from '../../src/errors';
+import { refuses } from '../refuses';
 import { alibiBias, relativePositionOneHot, rotaryCosSin, sinePositionEncoding } from '../../src/ops/position';
 
-/** Expects `f` to throw an AttentionError matching `message` and to leave no tensor behind. */
-function refuses(f: () => unknown, message: RegExp): void {
-  const before = tf.memory().numTensors;
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(AttentionError);
-  expect((err as Error).message).toMatch(message);
-  expect(tf.memory().numTensors).toBe(before);
-}
 
 const q = [[[1, 0], [0, 1]]];
 const k = [[[1, 0], [0, 1], [1, 1]]];
