@@ -42,6 +42,8 @@ interface Case {
   emptyRows?: 'zeros' | 'uniform';
   /** Fraction of mask entries that are false. */
   hide?: number;
+  /** Score scale (default 1/sqrt(H)). */
+  scale?: number;
 }
 
 interface Built {
@@ -66,7 +68,7 @@ function build(c: Case, seed: number): Built {
     for (let i = 0; i < mask.data.length; i++) mask.data[i] = r() < (c.hide ?? 0.3) ? 0 : 1;
   }
   const bias = c.biasShape ? randn(c.biasShape, seed + 5) : undefined;
-  const opts: ExactOptions = { scale: 1 / Math.sqrt(Math.max(c.H, 1)), causal: c.causal, window: c.window, mask, bias, emptyRows: c.emptyRows };
+  const opts: ExactOptions = { scale: c.scale ?? 1 / Math.sqrt(Math.max(c.H, 1)), causal: c.causal, window: c.window, mask, bias, emptyRows: c.emptyRows };
   return { q, k, v, dy, mask, bias, opts };
 }
 
@@ -209,6 +211,9 @@ describe('wasmFusedAttention', () => {
     ['bias [B,1,T,1] with window', { B: 2, N: 2, T: 20, S: 20, H: 4, Hv: 4, biasShape: [2, 1, 20, 1], window: 3 }],
     ['a window wider than int32 arithmetic allows', { B: 1, N: 1, T: 9, S: 7, H: 4, Hv: 4, window: 2 ** 31 - 1 }],
     ['a causal window wider than the sequence', { B: 1, N: 1, T: 9, S: 7, H: 4, Hv: 4, window: 2 ** 31 - 1, causal: true }],
+    // Scores spread over ±60: the exponential across its whole float32 range, weights down to underflow.
+    ['sharp scores, H and Hv multiples of 8, several panels', { B: 1, N: 2, T: 200, S: 260, H: 16, Hv: 16, scale: 6 }],
+    ['sharp scores with a bias and causal', { B: 1, N: 1, T: 140, S: 140, H: 8, Hv: 8, scale: 6, biasShape: [1, 1, 140, 140], causal: true }],
   ];
   it.each(cases)('matches the float64 reference, forward and gradients: %s', (_name, c) => {
     check(c, 100);
@@ -316,6 +321,15 @@ describe('wasmFusedAttention', () => {
       expect(one(q, k, v, { causal: true }).slice(0, 3)).toEqual([1, 1.5, 2]);
       const w = one(q, [[1], [1], [1], [1]], [[NaN], [2], [4], [6]], { window: 1 });
       expect(w.slice(2)).toEqual([4, 5]);
+    });
+
+    it('gives NaN for a row whose only visible score is NaN (not the empty-row zeros)', () => {
+      const mask = tf.tensor4d([[[[true, false, false]]]]);
+      // The NaN key is the only one visible: no finite maximum, yet the row is NaN, as in float64.
+      expect(one([[1]], [[NaN], [1], [2]], [[1], [2], [3]], { mask })).toEqual([NaN]);
+      // With a finite score beside it the row is NaN too.
+      expect(one([[1]], [[NaN], [1], [2]], [[1], [2], [3]], {})).toEqual([NaN]);
+      mask.dispose();
     });
 
     it('gives the empty-row result for a row whose bias is -Infinity everywhere', () => {

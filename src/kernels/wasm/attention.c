@@ -37,7 +37,7 @@ enum {
   P_MASK, P_MSB, P_MSN, P_MST, P_MSS,
   P_BIAS, P_BSB, P_BSN, P_BST, P_BSS,
   P_DO, P_DQ, P_DK, P_DV, P_DBIAS, P_DBIAS_TSTRIDE,
-  P_SCRATCH, P_SCRATCH_TSTRIDE, P_THREADS, P_DBIAS_SLOTS,
+  P_SCRATCH, P_SCRATCH_TSTRIDE, P_THREADS, P_DBIAS_SLOTS, P_NEXT,
   P_COUNT
 };
 
@@ -45,29 +45,33 @@ static const float NEG_INF = -__builtin_inff();
 
 static inline float as_float(int32_t i) { union { int32_t i; float f; } u; u.i = i; return u.f; }
 
-/* exp(x) lane-wise: -inf and anything below -87.3 give exactly 0, NaN stays NaN. */
-static inline vf vexp(vf x) {
-  const vf lo = wasm_f32x4_splat(-87.33654f);
-  const vf under = wasm_f32x4_lt(x, lo);
-  x = wasm_f32x4_min(x, wasm_f32x4_splat(88.37626f));
-  x = wasm_f32x4_max(x, lo);
-  vf fx = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
-  x = wasm_f32x4_sub(x, wasm_f32x4_mul(fx, wasm_f32x4_splat(0.693359375f)));
-  x = wasm_f32x4_sub(x, wasm_f32x4_mul(fx, wasm_f32x4_splat(-2.12194440e-4f)));
-  vf y = wasm_f32x4_splat(1.9875691500e-4f);
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(1.3981999507e-3f));
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(8.3334519073e-3f));
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(4.1665795894e-2f));
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(1.6666665459e-1f));
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, x), wasm_f32x4_splat(5.0000001201e-1f));
-  y = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(y, x), x), x), wasm_f32x4_splat(1.0f));
-  v128_t n = wasm_i32x4_trunc_sat_f32x4(fx);
-  v128_t pow2n = wasm_i32x4_shl(wasm_i32x4_add(n, wasm_i32x4_splat(127)), 23);
-  y = wasm_f32x4_mul(y, pow2n);
-  return wasm_v128_andnot(y, under);
+/*
+ * 2^x lane-wise (scores are kept in log2 units: the scale carries log2(e)).
+ * x <= -127, -inf included, gives exactly 0; NaN stays NaN; x is clamped at
+ * 127. Round-to-nearest split x = n + r, |r| <= 1/2, by the 1.5·2^23 trick,
+ * then a degree-5 polynomial for 2^r (fitted for relative error, 1.8e-7 in
+ * float32) times 2^n built in the exponent bits.
+ */
+static inline vf vexp2(vf x) {
+  const vf magic = wasm_f32x4_splat(12582912.0f);
+  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, wasm_f32x4_splat(-127.0f)), wasm_f32x4_splat(127.0f));
+  const vf t = wasm_f32x4_add(x, magic);
+  const vf r = wasm_f32x4_sub(x, wasm_f32x4_sub(t, magic));
+  vf y = wasm_f32x4_splat(1.3219078537e-3f);
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, r), wasm_f32x4_splat(9.6716992557e-3f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, r), wasm_f32x4_splat(5.5508915335e-2f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, r), wasm_f32x4_splat(2.4022237957e-1f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, r), wasm_f32x4_splat(6.9314688444e-1f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, r), wasm_f32x4_splat(1.0f));
+  /* t's low bits hold n (t = 1.5·2^23 + n exactly); (n + 127) << 23 is 2^n, and 0 for n = -127 */
+  const v128_t pow2n = wasm_i32x4_shl(wasm_i32x4_add(t, wasm_i32x4_splat(127)), 23);
+  return wasm_f32x4_mul(y, pow2n);
 }
 
-static inline float sexp(float x) { return wasm_f32x4_extract_lane(vexp(wasm_f32x4_splat(x)), 0); }
+#define LOG2E 1.44269504088896341f
+#define LN2 0.6931471805599453
+
+static inline float sexp2(float x) { return wasm_f32x4_extract_lane(vexp2(wasm_f32x4_splat(x)), 0); }
 
 /* Natural log of x >= 1 (finite), in double: the row's sum of exponentials. */
 static double dlog(double x) {
@@ -145,7 +149,7 @@ __attribute__((noinline)) static void pack_panel(const float *k, int H, int j0, 
  * the softmax gives its limit instead of inf - inf = NaN, and an overflow to
  * -inf is not read as a hidden key. pmax/pmin keep NaN.
  */
-#define SCORE_LIMIT 1e38f
+#define SCORE_LIMIT (1e38f * LOG2E) /* 1e38 in natural units; scores are in log2 units */
 static inline vf clamp_scores(vf x) {
   return wasm_f32x4_pmin(wasm_f32x4_pmax(x, wasm_f32x4_splat(-SCORE_LIMIT)), wasm_f32x4_splat(SCORE_LIMIT));
 }
@@ -157,7 +161,7 @@ __attribute__((noinline)) static void scores4x8(const float *q, int H, const flo
     const float *kp = kt + c * H;
     vf a0 = wasm_f32x4_splat(0), a1 = a0, b0 = a0, b1 = a0, c0v = a0, c1v = a0, d0 = a0, d1 = a0;
     const float *q0 = q, *q1 = q + H, *q2 = q + 2 * H, *q3 = q + 3 * H;
-#pragma clang loop unroll_count(4)
+#pragma clang loop unroll(disable)
     for (int h = 0; h < H; h++) {
       vf k0 = wasm_v128_load(kp + h * 8), k1 = wasm_v128_load(kp + h * 8 + 4);
       vf x = wasm_v128_load32_splat(q0 + h);
@@ -191,7 +195,7 @@ __attribute__((noinline)) static void bias_and_visibility(const Problem *pr, int
       const float *bp = pr->bias + (long)b * pr->bsb + (long)n * pr->bsn + (long)i * pr->bst;
       const int jmax = c1 + j0 <= pr->S ? c1 : pr->S - j0;
       for (int c = c0; c < jmax; c++) {
-        row[c] += bp[(long)(j0 + c) * pr->bss];
+        row[c] += bp[(long)(j0 + c) * pr->bss] * LOG2E;
         if (row[c] > SCORE_LIMIT) row[c] = SCORE_LIMIT; /* a +inf bias, or an overflow of the sum; -inf still hides */
       }
     }
@@ -245,6 +249,7 @@ __attribute__((noinline)) static void accumulate4(float *acc, int accStride, con
     vf b0 = wasm_v128_load(r0 + 4), b1 = wasm_v128_load(r1 + 4), b2 = wasm_v128_load(r2 + 4), b3 = wasm_v128_load(r3 + 4);
     for (int t = c0; t < c1; t += 8) {
       if (!(badtiles >> (t / 8) & 1u)) {
+#pragma clang loop unroll(disable)
         for (int c = t; c < t + 8; c++) {
           const float *xr = rows + (long)(j0 + c) * W + h;
           const vf x = wasm_v128_load(xr), y = wasm_v128_load(xr + 4);
@@ -287,6 +292,44 @@ __attribute__((noinline)) static void accumulate4(float *acc, int accStride, con
     }
     wasm_v128_store(acc + h, a0); wasm_v128_store(acc + accStride + h, a1);
     wasm_v128_store(acc + 2 * accStride + h, a2); wasm_v128_store(acc + 3 * accStride + h, a3);
+  }
+}
+
+/* acc[r][:] += Σ_c pt[c][r] · rows[j0+c][:], c in [c0, c1): pt holds the 4 rows' coefficients key-major; every row finite. */
+__attribute__((noinline)) static void accumulate4t(float *acc, int accStride, const float *pt, const float *rows, int W, int j0, int c0, int c1) {
+  for (int h = 0; h < W; h += 8) {
+    float *r0 = acc + h, *r1 = acc + accStride + h, *r2 = acc + 2 * accStride + h, *r3 = acc + 3 * accStride + h;
+    vf a0 = wasm_v128_load(r0), a1 = wasm_v128_load(r1), a2 = wasm_v128_load(r2), a3 = wasm_v128_load(r3);
+    vf b0 = wasm_v128_load(r0 + 4), b1 = wasm_v128_load(r1 + 4), b2 = wasm_v128_load(r2 + 4), b3 = wasm_v128_load(r3 + 4);
+    const float *xr = rows + (long)(j0 + c0) * W + h;
+    const float *cp = pt + 4 * c0, *const cend = pt + 4 * c1;
+#pragma clang loop unroll(disable)
+    for (; cp < cend; cp += 4, xr += W) {
+      const vf x = wasm_v128_load(xr), y = wasm_v128_load(xr + 4);
+      vf p = wasm_v128_load32_splat(cp);
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(p, x)); b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(p, y));
+      p = wasm_v128_load32_splat(cp + 1);
+      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(p, x)); b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(p, y));
+      p = wasm_v128_load32_splat(cp + 2);
+      a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(p, x)); b2 = wasm_f32x4_add(b2, wasm_f32x4_mul(p, y));
+      p = wasm_v128_load32_splat(cp + 3);
+      a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(p, x)); b3 = wasm_f32x4_add(b3, wasm_f32x4_mul(p, y));
+    }
+    wasm_v128_store(r0, a0); wasm_v128_store(r1, a1); wasm_v128_store(r2, a2); wasm_v128_store(r3, a3);
+    wasm_v128_store(r0 + 4, b0); wasm_v128_store(r1 + 4, b1); wasm_v128_store(r2 + 4, b2); wasm_v128_store(r3 + 4, b3);
+  }
+}
+
+/* pt[c][r] = sc[r][c] for c in [c0, c1) (multiples of 4). */
+static inline void transpose4(const float *sc, int c0, int c1, float *pt) {
+  for (int c = c0; c < c1; c += 4) {
+    const vf r0 = wasm_v128_load(sc + c), r1 = wasm_v128_load(sc + KP + c), r2 = wasm_v128_load(sc + 2 * KP + c), r3 = wasm_v128_load(sc + 3 * KP + c);
+    const vf t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5);
+    const vf t2 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+    wasm_v128_store(pt + 4 * c, wasm_i64x2_shuffle(t0, t1, 0, 2));
+    wasm_v128_store(pt + 4 * c + 4, wasm_i64x2_shuffle(t0, t1, 1, 3));
+    wasm_v128_store(pt + 4 * c + 8, wasm_i64x2_shuffle(t2, t3, 0, 2));
+    wasm_v128_store(pt + 4 * c + 12, wasm_i64x2_shuffle(t2, t3, 1, 3));
   }
 }
 
@@ -333,7 +376,7 @@ __attribute__((noinline)) static void scatter4(float *out, int W, const float *c
 }
 
 /* Forward scratch per thread, in floats. */
-static long fwd_scratch_floats(int H, int Hv) { return (long)KP * H + KP + 4 * KP + QB * 2 + (long)QB * Hv + Hv; }
+static long fwd_scratch_floats(int H, int Hv) { return (long)KP * H + KP + 8 * KP + QB * 2 + (long)QB * Hv + Hv; }
 
 /* One forward work item: head bn, query rows [qb*QB, qb*QB+QB). */
 static void forward_item(const int32_t *p, const Problem *pr, int bn, int qb, float *scratch) {
@@ -347,7 +390,8 @@ static void forward_item(const int32_t *p, const Problem *pr, int bn, int qb, fl
   float *kt = scratch;
   uint8_t *bad = (uint8_t *)(kt + KP * H);
   float *sc = kt + KP * H + KP / 4 * 4;
-  float *m = sc + 4 * KP;
+  float *pt = sc + 4 * KP;
+  float *m = pt + 4 * KP;
   float *l = m + QB;
   float *acc = l + QB;
   float *mean = acc + QB * Hv;
@@ -379,24 +423,33 @@ static void forward_item(const int32_t *p, const Problem *pr, int bn, int qb, fl
         if (qhi > p0 + np) qhi = p0 + np;
         if (qlo >= qhi) continue;
         const int c0 = (qlo - p0) / 8 * 8, c1 = (qhi - p0 + 7) / 8 * 8;
-        scores4x8(q + (long)iq * H, H, kt, c0, c1, pr->scale, sc);
+        scores4x8(q + (long)iq * H, H, kt, c0, c1, pr->scale * LOG2E, sc);
         int clean = 1;
         for (int t = c0; t < c1 && clean; t += 8) clean = tile_clean(pr, iq, p0 + t, p0 + t + 8);
         if (!clean) bias_and_visibility(pr, b, n, iq, p0, c0, c1, sc);
         for (int r = 0; r < 4; r++) {
           float *row = sc + r * KP;
           const int ri = iq - i0 + r;
+          /* pmax skips NaN (a single x64 maxps); a NaN score still reaches the sum and the output through exp */
           vf vmx = wasm_f32x4_splat(NEG_INF);
-          for (int c = c0; c < c1; c += 4) vmx = wasm_f32x4_max(vmx, wasm_v128_load(row + c)); /* NaN-propagating */
-          const float pm = nmax(nmax(wasm_f32x4_extract_lane(vmx, 0), wasm_f32x4_extract_lane(vmx, 1)),
-                                nmax(wasm_f32x4_extract_lane(vmx, 2), wasm_f32x4_extract_lane(vmx, 3)));
-          const float mold = m[ri], mnew = nmax(mold, pm);
-          if (mnew == NEG_INF) { for (int c = c0; c < c1; c++) row[c] = 0; continue; }
-          const float alpha = sexp(mold - mnew);
+          for (int c = c0; c < c1; c += 4) vmx = wasm_f32x4_pmax(vmx, wasm_v128_load(row + c));
+          vmx = wasm_f32x4_pmax(vmx, wasm_i32x4_shuffle(vmx, vmx, 2, 3, 0, 1));
+          vmx = wasm_f32x4_pmax(vmx, wasm_i32x4_shuffle(vmx, vmx, 1, 0, 3, 2));
+          const float pm = wasm_f32x4_extract_lane(vmx, 0);
+          const float mold = m[ri];
+          float mnew = nmax(mold, pm);
+          if (mnew == NEG_INF) {
+            /* nothing visible here yet, unless a score is NaN: then the row is NaN, as it would be with a finite max */
+            int nan = 0;
+            for (int c = c0; c < c1; c++) nan |= row[c] != row[c];
+            if (!nan) { for (int c = c0; c < c1; c++) row[c] = 0; continue; }
+            mnew = row[c0] - row[c0] + __builtin_nanf("");
+          }
+          const float alpha = sexp2(mold - mnew);
           const vf vm = wasm_f32x4_splat(mnew);
           vf sum = wasm_f32x4_splat(0);
           for (int c = c0; c < c1; c += 4) {
-            const vf e = vexp(wasm_f32x4_sub(wasm_v128_load(row + c), vm));
+            const vf e = vexp2(wasm_f32x4_sub(wasm_v128_load(row + c), vm));
             wasm_v128_store(row + c, e);
             sum = wasm_f32x4_add(sum, e);
           }
@@ -410,7 +463,12 @@ static void forward_item(const int32_t *p, const Problem *pr, int bn, int qb, fl
             for (int h = 0; h < Hv; h += 4) wasm_v128_store(a + h, wasm_f32x4_mul(wasm_v128_load(a + h), va));
           }
         }
-        accumulate4(acc + (long)(iq - i0) * Hv, Hv, sc, v, Hv, p0, c0, c1, bad);
+        {
+          int anybad = 0;
+          for (int c = c0; c < c1; c++) anybad |= bad[c];
+          if (anybad || (Hv & 7)) accumulate4(acc + (long)(iq - i0) * Hv, Hv, sc, v, Hv, p0, c0, c1, bad);
+          else { transpose4(sc, c0, c1, pt); accumulate4t(acc + (long)(iq - i0) * Hv, Hv, pt, v, Hv, p0, c0, c1); }
+        }
       }
     }
   }
@@ -433,7 +491,7 @@ static void forward_item(const int32_t *p, const Problem *pr, int bn, int qb, fl
     const vf inv = wasm_f32x4_splat(1.0f / li);
     const float *a = acc + (long)ri * Hv;
     for (int h = 0; h < Hv; h += 4) wasm_v128_store(orow + h, wasm_f32x4_mul(wasm_v128_load(a + h), inv));
-    lse[i] = (li != li || mi != mi) ? mi + li : (float)((double)mi + dlog((double)li));
+    lse[i] = (li != li || mi != mi) ? mi + li : (float)((double)mi * LN2 + dlog((double)li));
   }
 }
 
@@ -450,7 +508,7 @@ __attribute__((export_name("attn_scratch_bytes"))) int attn_scratch_bytes(int H,
   return (int)((mx * 4 + 64 + 15) / 16 * 16);
 }
 
-/* Forward for thread tid: work items (head, block of QB query rows), round-robin over threads. */
+/* Forward for thread tid: work items (head, block of QB query rows) from a shared counter. */
 __attribute__((export_name("attn_forward"))) void attn_forward(const int32_t *p, int tid) {
   Problem pr;
   read_problem(p, &pr);
@@ -458,8 +516,13 @@ __attribute__((export_name("attn_forward"))) void attn_forward(const int32_t *p,
   if (tid >= nth) return;
   float *scratch = (float *)(uintptr_t)(p[P_SCRATCH] + tid * p[P_SCRATCH_TSTRIDE]);
   const int blocks = (pr.Tp + QB - 1) / QB;
-  const long items = (long)pr.B * pr.N * blocks;
-  for (long it = tid; it < items; it += nth) forward_item(p, &pr, (int)(it / blocks), (int)(it % blocks), scratch);
+  const int items = pr.B * pr.N * blocks;
+  /* Items are handed out from a shared counter (zeroed by the caller), so a thread that drew cheap
+     items (causal: early rows) takes more of them. Each item is computed the same way whichever
+     thread runs it, so the result does not depend on the thread count or the order. */
+  int32_t *next = (int32_t *)p + P_NEXT;
+  for (int it = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED); it < items; it = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED))
+    forward_item(p, &pr, it / blocks, it % blocks, scratch);
 }
 
 /* Backward of one head: dQ, dK, dV (and dBias into this thread's buffer). */
@@ -480,8 +543,8 @@ static void backward_head(const int32_t *p, const Problem *pr, int bn, float *sc
   uint8_t *bad = (uint8_t *)(vt + KP * Hv);
   float *sc = vt + KP * Hv + KP / 4;
   float *dp = sc + 4 * KP;
-  float *dd = dp + 4 * KP; /* D_i for 4 rows */
-  float *g = dd + 4 * KP;  /* Σ dO over empty rows ('uniform') */
+  float *pt = dp + 4 * KP; /* dS of 4 rows, key-major (accumulate4t) */
+  float *g = pt + 4 * KP;  /* Σ dO over empty rows ('uniform') */
 
   for (long x = 0; x < (long)pr->Tp * H; x++) dq[x] = 0;
   for (long x = 0; x < (long)pr->Sp * H; x++) dk[x] = 0;
@@ -522,7 +585,7 @@ static void backward_head(const int32_t *p, const Problem *pr, int bn, float *sc
       if (qhi > p0 + np) qhi = p0 + np;
       if (qlo >= qhi) continue;
       const int c0 = (qlo - p0) / 8 * 8, c1 = (qhi - p0 + 7) / 8 * 8;
-      scores4x8(q + (long)iq * H, H, kt, c0, c1, pr->scale, sc);
+      scores4x8(q + (long)iq * H, H, kt, c0, c1, pr->scale * LOG2E, sc);
       int clean = 1;
       for (int t = c0; t < c1 && clean; t += 8) clean = tile_clean(pr, iq, p0 + t, p0 + t + 8);
       if (!clean) bias_and_visibility(pr, b, n, iq, p0, c0, c1, sc);
@@ -537,9 +600,9 @@ static void backward_head(const int32_t *p, const Problem *pr, int bn, float *sc
         }
         float di = 0;
         for (int h = 0; h < Hv; h++) di += dout[(long)i * Hv + h] * o[(long)i * Hv + h];
-        const vf vl = wasm_f32x4_splat(li), vd = wasm_f32x4_splat(di), zero = wasm_f32x4_splat(0);
+        const vf vl = wasm_f32x4_splat(li * LOG2E), vd = wasm_f32x4_splat(di), zero = wasm_f32x4_splat(0);
         for (int c = c0; c < c1; c += 4) {
-          const vf pv = vexp(wasm_f32x4_sub(wasm_v128_load(prow + c), vl));
+          const vf pv = vexp2(wasm_f32x4_sub(wasm_v128_load(prow + c), vl));
           vf ds = wasm_f32x4_mul(pv, wasm_f32x4_sub(wasm_v128_load(srow + c), vd));
           ds = wasm_v128_bitselect(zero, ds, wasm_f32x4_eq(pv, zero));
           wasm_v128_store(prow + c, pv);
@@ -557,7 +620,10 @@ static void backward_head(const int32_t *p, const Problem *pr, int bn, float *sc
       }
       scatter4(dv, Hv, sc, dout + (long)iq * Hv, Hv, p0, c0, c1);
       scatter4(dk, H, dp, q + (long)iq * H, H, p0, c0, c1);
-      accumulate4(dq + (long)iq * H, H, dp, k, H, p0, c0, c1, bad);
+      int anybad = 0;
+      for (int c = c0; c < c1; c++) anybad |= bad[c];
+      if (anybad || (H & 7)) accumulate4(dq + (long)iq * H, H, dp, k, H, p0, c0, c1, bad);
+      else { transpose4(dp, c0, c1, pt); accumulate4t(dq + (long)iq * H, H, pt, k, H, p0, c0, c1); }
     }
   }
   if (any_empty && pr->uniform && S > 0) {

@@ -5,9 +5,9 @@
  * on worker threads that share that memory. No tfjs here: ./index.ts wraps
  * this in tf.customGrad.
  *
- * Threads: work items are split round-robin (forward: a head × 128 query
- * rows; backward: a head), the calling thread takes its share and then waits
- * with Atomics.wait, so the API stays synchronous. Each item is computed the
+ * Threads: forward work items (a head × 128 query rows) are handed out from
+ * a counter in the parameter block, backward ones (a head) round-robin; the
+ * calling thread takes its share and then waits with Atomics.wait, so the API stays synchronous. Each item is computed the
  * same way whatever the thread count, so results are bit-identical for 1, 2
  * or 4 threads.
  *
@@ -63,7 +63,7 @@ const P = {
   MASK: 17, MSB: 18, MSN: 19, MST: 20, MSS: 21,
   BIAS: 22, BSB: 23, BSN: 24, BST: 25, BSS: 26,
   DO: 27, DQ: 28, DK: 29, DV: 30, DBIAS: 31, DBIAS_TSTRIDE: 32,
-  SCRATCH: 33, SCRATCH_TSTRIDE: 34, THREADS: 35, DBIAS_SLOTS: 36,
+  SCRATCH: 33, SCRATCH_TSTRIDE: 34, THREADS: 35, DBIAS_SLOTS: 36, NEXT: 37,
   COUNT: 40,
 } as const;
 
