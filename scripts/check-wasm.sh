@@ -11,4 +11,4 @@ if ! cmp -s "$TMP/module.ts" src/kernels/wasm/module.ts; then
   diff <(head -c 600 src/kernels/wasm/module.ts) <(head -c 600 "$TMP/module.ts") >&2 || true
   exit 1
 fi
-echo "check-wasm: src/kernels/wasm/module.ts matches attention.c ($("${CLANG:-clang}" --version | head -1))"
+echo "check-wasm: src/kernels/wasm/module.ts matches attention.c ($("${CLANG:-clang-19}" --version | head -1))"

@@ -17,7 +17,7 @@ import {
   wasmKernelStatus,
 } from '../../src/kernels/wasm';
 import type { FusedKernelInput } from '../../src/kernels/wasm';
-import { lastCallThreads } from '../../src/kernels/wasm/runtime';
+import { lastCallThreads, reloadRuntime } from '../../src/kernels/wasm/runtime';
 import { arr, randn, refExactAttention, rng } from '../reference';
 import type { Arr, ExactOptions } from '../reference';
 
@@ -136,6 +136,20 @@ describe('wasmKernelStatus', () => {
     expect(s.threads).toBeGreaterThanOrEqual(1);
   });
 
+  it('loads the relaxed-SIMD module by default in Node 20+ (turning on V8 20/21\'s flag), SIMD128 with TFJS_ATTENTION_RELAXED_SIMD=0', async () => {
+    await reloadRuntime(null);
+    expect(wasmKernelStatus().instructions).toBe('relaxed-simd');
+    process.env.TFJS_ATTENTION_RELAXED_SIMD = '0';
+    try {
+      await reloadRuntime(null);
+      expect(wasmKernelStatus()).toMatchObject({ available: true, instructions: 'simd128' });
+    } finally {
+      delete process.env.TFJS_ATTENTION_RELAXED_SIMD;
+      await reloadRuntime(null);
+    }
+    expect(wasmKernelStatus().instructions).toBe('relaxed-simd');
+  });
+
   it('uses min(2, available cores) threads by default in Node, and the count set', () => {
     setWasmKernelThreads(null);
     expect(wasmKernelStatus().threads).toBe(Math.min(2, os.availableParallelism()));
@@ -195,7 +209,15 @@ describe('refExactAttention (the float64 reference itself)', () => {
   });
 });
 
-describe('wasmFusedAttention', () => {
+// Each module the runtime may load: relaxed SIMD (fused multiply-add) where the engine has it, SIMD128 everywhere.
+describe.each(['relaxed-simd', 'simd128'] as const)('wasmFusedAttention (%s module)', (instructions) => {
+  beforeAll(() => reloadRuntime(instructions));
+  afterAll(() => reloadRuntime(null));
+
+  it(`runs the ${instructions} module`, () => {
+    expect(wasmKernelStatus().instructions).toBe(instructions);
+  });
+
   const cases: [string, Case][] = [
     ['full attention, H and Hv not multiples of 4', { B: 1, N: 2, T: 5, S: 7, H: 3, Hv: 5 }],
     ['several 64-row blocks and 64-key panels', { B: 1, N: 1, T: 150, S: 140, H: 8, Hv: 4 }],

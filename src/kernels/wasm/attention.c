@@ -4,9 +4,12 @@
  * ever materializing the [T, S] matrix.
  *
  * Built by scripts/build-wasm.sh (clang + lld, wasm32, -msimd128, no libc) in
- * two variants from this one source: a plain-memory module (one thread) and a
- * shared-memory module (worker threads share one memory). Nothing here uses
- * atomics: the JS side splits the work items and synchronizes.
+ * four variants from this one source: a plain-memory module (one thread) and
+ * a shared-memory module (worker threads share one memory), each with plain
+ * SIMD128 and with relaxed SIMD (-mrelaxed-simd -DRELAXED_SIMD: every
+ * multiply-add is one f32x4.relaxed_madd, a fused multiply-add where the CPU
+ * has one). The only atomic is the forward pass's item counter; the JS side
+ * synchronizes the threads.
  *
  * Layout (every array is float32 and owned by the caller, in linear memory):
  *   q  [BN][Tp][H]    k  [BN][Sp][H]    v  [BN][Sp][Hv]
@@ -26,6 +29,13 @@
 #include <stdint.h>
 
 typedef v128_t vf;
+
+/* acc + a·b, lane-wise: fused in the relaxed-SIMD build (rounded once, or twice where the CPU has no FMA). */
+#ifdef RELAXED_SIMD
+#define MADD(acc, a, b) wasm_f32x4_relaxed_madd(a, b, acc)
+#else
+#define MADD(acc, a, b) wasm_f32x4_add(acc, wasm_f32x4_mul(a, b))
+#endif
 
 #define QB 128 /* query rows per forward work item */
 #define KP 128 /* keys per panel */
@@ -58,11 +68,11 @@ static inline vf vexp2(vf x) {
   const vf t = wasm_f32x4_add(x, magic);
   const vf r = wasm_f32x4_sub(x, wasm_f32x4_sub(t, magic));
   vf y = wasm_f32x4_splat(1.3219078537e-3f);
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, r), wasm_f32x4_splat(9.6716992557e-3f));
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, r), wasm_f32x4_splat(5.5508915335e-2f));
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, r), wasm_f32x4_splat(2.4022237957e-1f));
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, r), wasm_f32x4_splat(6.9314688444e-1f));
-  y = wasm_f32x4_add(wasm_f32x4_mul(y, r), wasm_f32x4_splat(1.0f));
+  y = MADD(wasm_f32x4_splat(9.6716992557e-3f), y, r);
+  y = MADD(wasm_f32x4_splat(5.5508915335e-2f), y, r);
+  y = MADD(wasm_f32x4_splat(2.4022237957e-1f), y, r);
+  y = MADD(wasm_f32x4_splat(6.9314688444e-1f), y, r);
+  y = MADD(wasm_f32x4_splat(1.0f), y, r);
   /* t's low bits hold n (t = 1.5·2^23 + n exactly); (n + 127) << 23 is 2^n, and 0 for n = -127 */
   const v128_t pow2n = wasm_i32x4_shl(wasm_i32x4_add(t, wasm_i32x4_splat(127)), 23);
   return wasm_f32x4_mul(y, pow2n);
@@ -165,13 +175,13 @@ __attribute__((noinline)) static void scores4x8(const float *q, int H, const flo
     for (int h = 0; h < H; h++) {
       vf k0 = wasm_v128_load(kp + h * 8), k1 = wasm_v128_load(kp + h * 8 + 4);
       vf x = wasm_v128_load32_splat(q0 + h);
-      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(x, k0)); a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(x, k1));
+      a0 = MADD(a0, x, k0); a1 = MADD(a1, x, k1);
       x = wasm_v128_load32_splat(q1 + h);
-      b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(x, k0)); b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(x, k1));
+      b0 = MADD(b0, x, k0); b1 = MADD(b1, x, k1);
       x = wasm_v128_load32_splat(q2 + h);
-      c0v = wasm_f32x4_add(c0v, wasm_f32x4_mul(x, k0)); c1v = wasm_f32x4_add(c1v, wasm_f32x4_mul(x, k1));
+      c0v = MADD(c0v, x, k0); c1v = MADD(c1v, x, k1);
       x = wasm_v128_load32_splat(q3 + h);
-      d0 = wasm_f32x4_add(d0, wasm_f32x4_mul(x, k0)); d1 = wasm_f32x4_add(d1, wasm_f32x4_mul(x, k1));
+      d0 = MADD(d0, x, k0); d1 = MADD(d1, x, k1);
     }
     wasm_v128_store(sc + c, clamp_scores(wasm_f32x4_mul(a0, vs))); wasm_v128_store(sc + c + 4, clamp_scores(wasm_f32x4_mul(a1, vs)));
     wasm_v128_store(sc + KP + c, clamp_scores(wasm_f32x4_mul(b0, vs))); wasm_v128_store(sc + KP + c + 4, clamp_scores(wasm_f32x4_mul(b1, vs)));
@@ -254,23 +264,23 @@ __attribute__((noinline)) static void accumulate4(float *acc, int accStride, con
           const float *xr = rows + (long)(j0 + c) * W + h;
           const vf x = wasm_v128_load(xr), y = wasm_v128_load(xr + 4);
           vf p = wasm_v128_load32_splat(coef + c);
-          a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(p, x)); b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(p, y));
+          a0 = MADD(a0, p, x); b0 = MADD(b0, p, y);
           p = wasm_v128_load32_splat(coef + KP + c);
-          a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(p, x)); b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(p, y));
+          a1 = MADD(a1, p, x); b1 = MADD(b1, p, y);
           p = wasm_v128_load32_splat(coef + 2 * KP + c);
-          a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(p, x)); b2 = wasm_f32x4_add(b2, wasm_f32x4_mul(p, y));
+          a2 = MADD(a2, p, x); b2 = MADD(b2, p, y);
           p = wasm_v128_load32_splat(coef + 3 * KP + c);
-          a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(p, x)); b3 = wasm_f32x4_add(b3, wasm_f32x4_mul(p, y));
+          a3 = MADD(a3, p, x); b3 = MADD(b3, p, y);
         }
       } else {
         for (int c = t; c < t + 8; c++) {
           const float *xr = rows + (long)(j0 + c) * W + h;
           const vf x = wasm_v128_load(xr), y = wasm_v128_load(xr + 4);
           vf p;
-          if (!bad[c] || coef[c] != 0) { p = wasm_v128_load32_splat(coef + c); a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(p, x)); b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(p, y)); }
-          if (!bad[c] || coef[KP + c] != 0) { p = wasm_v128_load32_splat(coef + KP + c); a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(p, x)); b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(p, y)); }
-          if (!bad[c] || coef[2 * KP + c] != 0) { p = wasm_v128_load32_splat(coef + 2 * KP + c); a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(p, x)); b2 = wasm_f32x4_add(b2, wasm_f32x4_mul(p, y)); }
-          if (!bad[c] || coef[3 * KP + c] != 0) { p = wasm_v128_load32_splat(coef + 3 * KP + c); a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(p, x)); b3 = wasm_f32x4_add(b3, wasm_f32x4_mul(p, y)); }
+          if (!bad[c] || coef[c] != 0) { p = wasm_v128_load32_splat(coef + c); a0 = MADD(a0, p, x); b0 = MADD(b0, p, y); }
+          if (!bad[c] || coef[KP + c] != 0) { p = wasm_v128_load32_splat(coef + KP + c); a1 = MADD(a1, p, x); b1 = MADD(b1, p, y); }
+          if (!bad[c] || coef[2 * KP + c] != 0) { p = wasm_v128_load32_splat(coef + 2 * KP + c); a2 = MADD(a2, p, x); b2 = MADD(b2, p, y); }
+          if (!bad[c] || coef[3 * KP + c] != 0) { p = wasm_v128_load32_splat(coef + 3 * KP + c); a3 = MADD(a3, p, x); b3 = MADD(b3, p, y); }
         }
       }
     }
@@ -307,13 +317,13 @@ __attribute__((noinline)) static void accumulate4t(float *acc, int accStride, co
     for (; cp < cend; cp += 4, xr += W) {
       const vf x = wasm_v128_load(xr), y = wasm_v128_load(xr + 4);
       vf p = wasm_v128_load32_splat(cp);
-      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(p, x)); b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(p, y));
+      a0 = MADD(a0, p, x); b0 = MADD(b0, p, y);
       p = wasm_v128_load32_splat(cp + 1);
-      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(p, x)); b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(p, y));
+      a1 = MADD(a1, p, x); b1 = MADD(b1, p, y);
       p = wasm_v128_load32_splat(cp + 2);
-      a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(p, x)); b2 = wasm_f32x4_add(b2, wasm_f32x4_mul(p, y));
+      a2 = MADD(a2, p, x); b2 = MADD(b2, p, y);
       p = wasm_v128_load32_splat(cp + 3);
-      a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(p, x)); b3 = wasm_f32x4_add(b3, wasm_f32x4_mul(p, y));
+      a3 = MADD(a3, p, x); b3 = MADD(b3, p, y);
     }
     wasm_v128_store(r0, a0); wasm_v128_store(r1, a1); wasm_v128_store(r2, a2); wasm_v128_store(r3, a3);
     wasm_v128_store(r0 + 4, b0); wasm_v128_store(r1 + 4, b1); wasm_v128_store(r2 + 4, b2); wasm_v128_store(r3 + 4, b3);
@@ -350,13 +360,13 @@ __attribute__((noinline)) static void scatter4(float *out, int W, const float *c
       float *o = out + (long)(j0 + c) * W + h;
       vf a = wasm_v128_load(o), b = wasm_v128_load(o + 4);
       vf p = wasm_v128_load32_splat(coef + c);
-      a = wasm_f32x4_add(a, wasm_f32x4_mul(p, x0)); b = wasm_f32x4_add(b, wasm_f32x4_mul(p, y0));
+      a = MADD(a, p, x0); b = MADD(b, p, y0);
       p = wasm_v128_load32_splat(coef + KP + c);
-      a = wasm_f32x4_add(a, wasm_f32x4_mul(p, x1)); b = wasm_f32x4_add(b, wasm_f32x4_mul(p, y1));
+      a = MADD(a, p, x1); b = MADD(b, p, y1);
       p = wasm_v128_load32_splat(coef + 2 * KP + c);
-      a = wasm_f32x4_add(a, wasm_f32x4_mul(p, x2)); b = wasm_f32x4_add(b, wasm_f32x4_mul(p, y2));
+      a = MADD(a, p, x2); b = MADD(b, p, y2);
       p = wasm_v128_load32_splat(coef + 3 * KP + c);
-      a = wasm_f32x4_add(a, wasm_f32x4_mul(p, x3)); b = wasm_f32x4_add(b, wasm_f32x4_mul(p, y3));
+      a = MADD(a, p, x3); b = MADD(b, p, y3);
       wasm_v128_store(o, a); wasm_v128_store(o + 4, b);
     }
   }
@@ -656,8 +666,9 @@ __attribute__((export_name("attn_backward"))) void attn_backward(const int32_t *
 }
 
 /*
- * The bench's ceiling: a register-only SIMD128 loop, 12 independent chains of
- * a = a·m + c (2 f32x4 operations, 8 flops, each): 96 flops per iteration.
+ * The bench's ceiling: a register-only loop of 12 independent chains of
+ * a = a·m + c (8 flops each: an f32x4 multiply and add, or one relaxed_madd in
+ * the relaxed-SIMD build): 96 flops per iteration.
  */
 __attribute__((export_name("attn_simd_peak"))) float attn_simd_peak(int iters, float x) {
   const vf m = wasm_f32x4_splat(0.999f), c = wasm_f32x4_splat(x * 1e-3f);
@@ -665,12 +676,12 @@ __attribute__((export_name("attn_simd_peak"))) float attn_simd_peak(int iters, f
   vf a4 = wasm_f32x4_add(a3, c), a5 = wasm_f32x4_add(a4, c), a6 = wasm_f32x4_add(a5, c), a7 = wasm_f32x4_add(a6, c);
   vf a8 = wasm_f32x4_add(a7, c), a9 = wasm_f32x4_add(a8, c), a10 = wasm_f32x4_add(a9, c), a11 = wasm_f32x4_add(a10, c);
   for (int i = 0; i < iters; i++) {
-    a0 = wasm_f32x4_add(wasm_f32x4_mul(a0, m), c); a1 = wasm_f32x4_add(wasm_f32x4_mul(a1, m), c);
-    a2 = wasm_f32x4_add(wasm_f32x4_mul(a2, m), c); a3 = wasm_f32x4_add(wasm_f32x4_mul(a3, m), c);
-    a4 = wasm_f32x4_add(wasm_f32x4_mul(a4, m), c); a5 = wasm_f32x4_add(wasm_f32x4_mul(a5, m), c);
-    a6 = wasm_f32x4_add(wasm_f32x4_mul(a6, m), c); a7 = wasm_f32x4_add(wasm_f32x4_mul(a7, m), c);
-    a8 = wasm_f32x4_add(wasm_f32x4_mul(a8, m), c); a9 = wasm_f32x4_add(wasm_f32x4_mul(a9, m), c);
-    a10 = wasm_f32x4_add(wasm_f32x4_mul(a10, m), c); a11 = wasm_f32x4_add(wasm_f32x4_mul(a11, m), c);
+    a0 = MADD(c, a0, m); a1 = MADD(c, a1, m);
+    a2 = MADD(c, a2, m); a3 = MADD(c, a3, m);
+    a4 = MADD(c, a4, m); a5 = MADD(c, a5, m);
+    a6 = MADD(c, a6, m); a7 = MADD(c, a7, m);
+    a8 = MADD(c, a8, m); a9 = MADD(c, a9, m);
+    a10 = MADD(c, a10, m); a11 = MADD(c, a11, m);
   }
   vf s = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(a0, a1), wasm_f32x4_add(a2, a3)), wasm_f32x4_add(wasm_f32x4_add(a4, a5), wasm_f32x4_add(a6, a7)));
   s = wasm_f32x4_add(s, wasm_f32x4_add(wasm_f32x4_add(a8, a9), wasm_f32x4_add(a10, a11)));

@@ -52,6 +52,12 @@ export interface WasmKernelStatus {
   reason?: string;
   /** Threads it uses (1 = the calling thread only). */
   threads: number;
+  /**
+   * The module's instruction set when available: `'relaxed-simd'` (a fused
+   * multiply-add per multiply-add, where the engine has relaxed SIMD) or
+   * `'simd128'` (also chosen everywhere by TFJS_ATTENTION_RELAXED_SIMD=0).
+   */
+  instructions?: 'relaxed-simd' | 'simd128';
 }
 
 /** Reports whether the fused kernel can run in this environment (loads the module on first call). */
