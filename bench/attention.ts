@@ -22,9 +22,9 @@ import '@tensorflow/tfjs-backend-wasm';
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
-import { scaledDotProductAttention, setWasmKernelThreads, wasmFusedAttention } from '../src';
+import { scaledDotProductAttention, setWasmKernelThreads, wasmFusedAttention, wasmKernelStatus } from '../src';
 import type { ScaledDotProductOptions } from '../src';
-import { lastCallMemory, memoryBytes, simdPeakGflops } from '../src/kernels/wasm/runtime';
+import { lastCallMemory, memoryBytes, reloadRuntime, simdPeakGflops } from '../src/kernels/wasm/runtime';
 
 const quick = process.argv.includes('--quick');
 const onlyBackend = process.argv.find((a) => a.startsWith('--backend='))?.split('=')[1];
@@ -241,8 +241,11 @@ async function causalVsFull(backend: string, T: number, runs: number): Promise<v
 // PyTorch's CPU scaled_dot_product_attention (TORCH_PYTHON). GFLOP/s count
 // 4·B·N·T·S·H for the forward (half with causal) and 2.5× that for the
 // backward (so forward+backward = 3.5×); "of ceiling" divides by threads ×
-// the register-only SIMD128 loop measured here, on this machine, in this run
-// (its best of three: the machine's capability, not its momentary load).
+// the register-only multiply-add loop of the module in use (relaxed SIMD's
+// fused multiply-add where the engine has it, else SIMD128's multiply and
+// add), measured here, on this machine, in this run (its best of three: the
+// machine's capability, not its momentary load). One row per length runs the
+// SIMD128 module for comparison.
 // ---------------------------------------------------------------------------
 
 interface KernelRow {
@@ -256,7 +259,10 @@ interface KernelRow {
   note?: string;
 }
 const kernelRows: KernelRow[] = [];
+/** Per-core ceiling of the module the kernel runs, and of the SIMD128 module. */
 let ceiling = 0;
+let simd128Ceiling = 0;
+let instructions = 'none';
 
 function kernelRecord(r: KernelRow): void {
   kernelRows.push(r);
@@ -329,9 +335,18 @@ function torchAnchor(lengths: number[]): Map<string, { ms: number; runs: number 
 async function kernelSection(): Promise<void> {
   await tf.setBackend('wasm');
   await tf.ready();
+  // Two ceilings: the SIMD128 module's (an f32x4 multiply and add per
+  // multiply-add) and that of the module the kernel runs (relaxed SIMD's
+  // fused multiply-add where the engine has it); "of ceiling" uses the latter.
+  await reloadRuntime('simd128');
+  const simdPeaks = [simdPeakGflops(5), simdPeakGflops(5), simdPeakGflops(5)];
+  simd128Ceiling = Math.max(...simdPeaks);
+  await reloadRuntime(null);
+  instructions = wasmKernelStatus().instructions ?? 'none';
   const peaks = [simdPeakGflops(5), simdPeakGflops(5), simdPeakGflops(5)];
   ceiling = Math.max(...peaks);
-  console.log(`kernel: SIMD128 ceiling (register-only f32x4 mul+add loop, one core): ${ceiling.toFixed(1)} GFLOP/s (best of ${peaks.map((p) => p.toFixed(1)).join(', ')})`);
+  console.log(`kernel: SIMD128 ceiling (register-only f32x4 mul+add loop, one core): ${simd128Ceiling.toFixed(1)} GFLOP/s (best of ${simdPeaks.map((p) => p.toFixed(1)).join(', ')})`);
+  console.log(`kernel: module in use: ${instructions}; its ceiling (the same loop as it compiles there): ${ceiling.toFixed(1)} GFLOP/s (best of ${peaks.map((p) => p.toFixed(1)).join(', ')})`);
   const lengths = quick ? [256, 512] : [1024, 2048, 4096];
   const runs = quick ? 3 : 5;
   for (const T of lengths) {
@@ -373,6 +388,17 @@ async function kernelSection(): Promise<void> {
         if (t && threads === 2) notes.push(`torch(2 thr)/this ${(t.ms / m.ms).toFixed(2)}`);
         rec(`kernel forward${causal ? ' causal' : ''}`, threads, m, causal ? fl / 2 : fl, notes.join(', '));
       }
+    }
+    if (instructions === 'relaxed-simd') {
+      // Where relaxed SIMD is missing (some browsers) the SIMD128 module runs: its forward, for comparison.
+      await reloadRuntime('simd128');
+      const sm = interleaved([['simd128', () => (setWasmKernelThreads(2), kernelFn(q, k, v, false)())]], runs).get('simd128')!;
+      await reloadRuntime(null);
+      const gflops = fl / (sm.ms * 1e6);
+      kernelRecord({
+        case: 'kernel forward, SIMD128 module', T, threads: 2, ms: sm.ms, runs: sm.runs, gflops, ofCeiling: gflops / (2 * simd128Ceiling),
+        note: `v0.1/this ${(v01.ms / sm.ms).toFixed(2)}, relaxed module/this ${(sm.ms / fm.get('false:2')!.ms).toFixed(2)} (not interleaved)`,
+      });
     }
     const bwdCases: [string, () => tf.Tensor | tf.Tensor[]][] = [];
     for (const causal of [false, true]) {
@@ -433,7 +459,7 @@ async function kernelSection(): Promise<void> {
 
 function kernelMarkdown(): string {
   const lines = [
-    `SIMD128 ceiling measured in this run: ${ceiling.toFixed(1)} GFLOP/s per core.`,
+    `Module in use: ${instructions}. Per-core ceilings measured in this run: ${ceiling.toFixed(1)} GFLOP/s for that module ("of ceiling" below), ${simd128Ceiling.toFixed(1)} GFLOP/s for SIMD128 (the SIMD128 row).`,
     '',
     '| case | T=S | threads | ms (median) | runs | GFLOP/s | of ceiling | note |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
@@ -487,7 +513,7 @@ async function main(): Promise<void> {
     const table = kernelMarkdown();
     console.log(`\n${table}\n`);
     const file = quick ? 'bench/results.kernel.quick.json' : 'bench/results.kernel.json';
-    writeFileSync(file, JSON.stringify({ machine: m, ceiling, kernelRows, table }, null, 2) + '\n');
+    writeFileSync(file, JSON.stringify({ machine: m, instructions, ceiling, simd128Ceiling, kernelRows, table }, null, 2) + '\n');
     console.log(`wrote ${file}`);
     return;
   }
@@ -520,7 +546,7 @@ async function main(): Promise<void> {
       : onlyBackend
         ? `bench/results.${onlyBackend}.json`
         : 'bench/results.json';
-  writeFileSync(file, JSON.stringify({ machine: m, rows, kernel: { ceiling, rows: kernelRows }, table }, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify({ machine: m, rows, kernel: { instructions, ceiling, simd128Ceiling, rows: kernelRows }, table }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 }
 
