@@ -271,6 +271,21 @@ describe.each(['relaxed-simd', 'simd128'] as const)('wasmFusedAttention (%s modu
     );
   });
 
+  it('runs a call too small to repay a worker on the calling thread by default, a large one on the default threads', () => {
+    setWasmKernelThreads(null);
+    const run = (T: number, H: number) =>
+      tf.tidy(() => {
+        const x = tf.randomNormal([1, 2, T, H], 0, 1, 'float32', 3);
+        wasmFusedAttention({ query: x, key: x, value: x, mask: null, bias: null, scale: 1, causal: false, window: null, emptyRows: 'zeros' }).dataSync();
+        return lastCallThreads();
+      });
+    expect(run(16, 8)).toBe(1); // 4·2·16·16·8 flops, far below 2^24
+    expect(run(256, 64)).toBe(Math.min(2, os.availableParallelism())); // 4·2·256·256·64 = 2^25 flops
+    setWasmKernelThreads(2);
+    expect(run(16, 8)).toBe(2); // an explicit count is obeyed
+    setWasmKernelThreads(null);
+  });
+
   it('gives bit-identical results on one and on two threads', () => {
     const c: Case = { B: 2, N: 3, T: 70, S: 66, H: 8, Hv: 8, causal: true, biasShape: [1, 1, 70, 66], maskShape: [2, 1, 1, 66], hide: 0.1 };
     const b = build(c, 5);

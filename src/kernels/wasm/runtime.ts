@@ -635,7 +635,16 @@ function writeInputs(rt: Runtime, L: Layout, pr: KernelProblem, threads: number)
 }
 
 /** Threads to use for this call, with the workers started. */
-function threadsFor(rt: Runtime, items: number): number {
+/**
+ * Below this many flops a call runs on the calling thread alone when the
+ * thread count is the default: waking a worker costs tens of microseconds to
+ * milliseconds on a busy machine, more than such a call takes (2^24 flops are
+ * about 0.4 ms at 40 GFLOP/s). An explicit setWasmKernelThreads(n) is obeyed.
+ */
+const MIN_PARALLEL_FLOPS = 2 ** 24;
+
+function threadsFor(rt: Runtime, items: number, flops: number): number {
+  if (threadSetting === null && flops < MIN_PARALLEL_FLOPS) return 1;
   let n = Math.min(effectiveThreads(rt), items);
   if (n <= 1 || !rt.pool) return 1;
   n = rt.pool.ensure(n);
@@ -671,7 +680,7 @@ export function forward(pr: KernelProblem): ForwardResult {
   const BN = pr.B * pr.N;
   const items = BN * Math.ceil(roundUp(pr.T, 4) / 128); // attention.c: QB = 128 rows per item
   // The pool's size decides the round-robin; workers past `threads` see tid >= THREADS and do nothing.
-  const threads = threadsFor(rt, items);
+  const threads = threadsFor(rt, items, 4 * BN * pr.T * pr.S * Math.max(pr.H, pr.Hv));
   const a = new Arena(rt);
   const L = layout(rt, a, pr, threads);
   a.commit();
@@ -686,7 +695,7 @@ export function forward(pr: KernelProblem): ForwardResult {
 export function backward(pr: KernelProblem, fwd: ForwardResult, dOut: ArrayLike<number>): BackwardResult {
   const rt = requireRuntime();
   const BN = pr.B * pr.N;
-  let threads = threadsFor(rt, BN);
+  let threads = threadsFor(rt, BN, 10 * BN * pr.T * pr.S * Math.max(pr.H, pr.Hv));
   const sharedBias = pr.bias !== null && ((pr.bias.shape[0] === 1 && pr.B > 1) || (pr.bias.shape[1] === 1 && pr.N > 1));
   // Each partial dBias sum must belong to one thread: thread counts divide DBIAS_SLOTS.
   if (sharedBias) threads = threads >= 4 ? 4 : threads >= 2 ? 2 : 1;
