@@ -136,13 +136,22 @@ static inline int key_hi(const Problem *pr, int i) {
   return hi;
 }
 
-/* Packs keys [j0, j0+n) (n <= KP, padded to 8) of a [Sp][H] array as [n/8][H][8]. */
+/* Packs keys [j0, j0+n) (n <= KP, padded to 8; H a multiple of 4) of a [Sp][H] array as [n/8][H][8]. */
 __attribute__((noinline)) static void pack_panel(const float *k, int H, int j0, int n, float *kt, uint8_t *bad, const float *v, int Hv) {
   for (int g = 0; g < n; g += 8) {
     float *dst = kt + g * H;
-    for (int c = 0; c < 8; c++) {
-      const float *src = k + (long)(j0 + g + c) * H;
-      for (int h = 0; h < H; h++) dst[h * 8 + c] = src[h];
+    for (int c = 0; c < 8; c += 4) {
+      const float *s0 = k + (long)(j0 + g + c) * H, *s1 = s0 + H, *s2 = s1 + H, *s3 = s2 + H;
+      /* 4 keys × 4 dims at a time: a 4×4 transpose in registers */
+      for (int h = 0; h < H; h += 4) {
+        const vf r0 = wasm_v128_load(s0 + h), r1 = wasm_v128_load(s1 + h), r2 = wasm_v128_load(s2 + h), r3 = wasm_v128_load(s3 + h);
+        const vf t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5);
+        const vf t2 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+        wasm_v128_store(dst + h * 8 + c, wasm_i64x2_shuffle(t0, t1, 0, 2));
+        wasm_v128_store(dst + (h + 1) * 8 + c, wasm_i64x2_shuffle(t0, t1, 1, 3));
+        wasm_v128_store(dst + (h + 2) * 8 + c, wasm_i64x2_shuffle(t2, t3, 0, 2));
+        wasm_v128_store(dst + (h + 3) * 8 + c, wasm_i64x2_shuffle(t2, t3, 1, 3));
+      }
     }
   }
   if (bad) {
