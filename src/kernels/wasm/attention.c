@@ -430,6 +430,8 @@ static void forward_item(const int32_t *p, const Problem *pr, int bn, int qb, fl
     for (int p0 = jlo / 8 * 8; p0 < jhi; p0 += KP) {
       int np = jhi - p0; if (np > KP) np = KP; np = (np + 7) / 8 * 8;
       pack_panel(k, H, p0, np, kt, bad, v, Hv);
+      int panel_bad = 0; /* a key of this panel has a non-finite K or V row */
+      for (int c = 0; c < np; c++) panel_bad |= bad[c];
       for (int iq = i0; iq < i1; iq += 4) {
         if (iq >= pr->T) break;
         /* keys of this quad inside the panel, in whole tiles of 8 */
@@ -484,7 +486,7 @@ static void forward_item(const int32_t *p, const Problem *pr, int bn, int qb, fl
         }
         {
           int anybad = 0;
-          for (int c = c0; c < c1; c++) anybad |= bad[c];
+          if (panel_bad) for (int c = c0; c < c1; c++) anybad |= bad[c];
           if (anybad || (Hv & 7)) accumulate4(acc + (long)(iq - i0) * Hv, Hv, sc, v, Hv, p0, c0, c1, bad);
           else { transpose4(sc, c0, c1, pt); accumulate4t(acc + (long)(iq - i0) * Hv, Hv, pt, v, Hv, p0, c0, c1); }
         }
@@ -591,6 +593,8 @@ static void backward_head(const int32_t *p, const Problem *pr, int bn, float *sc
     if (ilo >= ihi) continue;
     pack_panel(k, H, p0, np, kt, bad, v, Hv);
     pack_panel(v, Hv, p0, np, vt, 0, 0, 0);
+    int panel_bad = 0;
+    for (int c = 0; c < np; c++) panel_bad |= bad[c];
     for (int iq = ilo / 4 * 4; iq < ihi; iq += 4) {
       int qlo = S, qhi = 0, live = 0;
       for (int r = 0; r < 4 && iq + r < T; r++) {
@@ -640,7 +644,7 @@ static void backward_head(const int32_t *p, const Problem *pr, int bn, float *sc
       scatter4(dv, Hv, sc, dout + (long)iq * Hv, Hv, p0, c0, c1);
       scatter4(dk, H, dp, q + (long)iq * H, H, p0, c0, c1);
       int anybad = 0;
-      for (int c = c0; c < c1; c++) anybad |= bad[c];
+      if (panel_bad) for (int c = c0; c < c1; c++) anybad |= bad[c];
       if (anybad || (H & 7)) accumulate4(dq + (long)iq * H, H, dp, k, H, p0, c0, c1, bad);
       else { transpose4(dp, c0, c1, pt); accumulate4t(dq + (long)iq * H, H, pt, k, H, p0, c0, c1); }
     }

@@ -516,11 +516,11 @@ function strides4(shape: readonly number[]): number[] {
 /** Copies a dense [BN][R][W] array into a padded [BN][Rp][Wp] one at `f32` offset `at` (zeros elsewhere). */
 function copyPadded(f32: Float32Array, at: number, src: ArrayLike<number>, BN: number, R: number, W: number, Rp: number, Wp: number): void {
   const base = at / 4;
-  f32.fill(0, base, base + BN * Rp * Wp);
   if (W === Wp && R === Rp && src instanceof Float32Array) {
     f32.set(src, base);
     return;
   }
+  f32.fill(0, base, base + BN * Rp * Wp);
   for (let h = 0; h < BN; h++) {
     for (let r = 0; r < R; r++) {
       const s = (h * R + r) * W;
