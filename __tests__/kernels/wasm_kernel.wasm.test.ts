@@ -236,6 +236,10 @@ describe.each(['relaxed-simd', 'simd128'] as const)('wasmFusedAttention (%s modu
     // Scores spread over ±60: the exponential across its whole float32 range, weights down to underflow.
     ['sharp scores, H and Hv multiples of 8, several panels', { B: 1, N: 2, T: 200, S: 260, H: 16, Hv: 16, scale: 6 }],
     ['sharp scores with a bias and causal', { B: 1, N: 1, T: 140, S: 140, H: 8, Hv: 8, scale: 6, biasShape: [1, 1, 140, 140], causal: true }],
+    // Fewer heads than 4: the backward deals each head's key panels to 4 groups with dQ partial sums.
+    ['key-panel groups: a bias [1,1,1,S] shared by the heads, rows hidden whole (uniform)', { B: 1, N: 2, T: 40, S: 530, H: 8, Hv: 8, biasShape: [1, 1, 1, 530], maskShape: [1, 1, 40, 1], hide: 0.3, emptyRows: 'uniform' }],
+    ['key-panel groups with a window, causal and a full mask', { B: 1, N: 1, T: 300, S: 300, H: 8, Hv: 4, window: 150, causal: true, maskShape: [1, 1, 300, 300], hide: 0.2 }],
+    ['a bias [1,1,T,1] over several panels (its gradient sums across them: no groups)', { B: 1, N: 1, T: 30, S: 300, H: 4, Hv: 4, biasShape: [1, 1, 30, 1] }],
   ];
   it.each(cases)('matches the float64 reference, forward and gradients: %s', (_name, c) => {
     check(c, 100);
@@ -284,6 +288,22 @@ describe.each(['relaxed-simd', 'simd128'] as const)('wasmFusedAttention (%s modu
     setWasmKernelThreads(2);
     expect(run(16, 8)).toBe(2); // an explicit count is obeyed
     setWasmKernelThreads(null);
+  });
+
+  it('splits one head\'s backward over two threads by key panels, with the same bits as one thread', () => {
+    const c: Case = { B: 1, N: 1, T: 64, S: 600, H: 8, Hv: 8, causal: false, biasShape: [1, 1, 64, 600] };
+    const b = build(c, 9);
+    setWasmKernelThreads(1);
+    const one = runKernel(c, b);
+    setWasmKernelThreads(2);
+    const two = runKernel(c, b);
+    expect(lastCallThreads()).toBe(2); // the backward ran last, on both threads
+    setWasmKernelThreads(null);
+    expect(Array.from(two.out)).toEqual(Array.from(one.out));
+    for (let i = 0; i < 4; i++) expect(Array.from(two.grads[i])).toEqual(Array.from(one.grads[i]));
+    const ref = refExactAttention(b.q, b.k, b.v, b.dy, b.opts);
+    expectClose(two.grads[0], ref.dq, 1e-3, 'dq');
+    expectClose(two.grads[3], ref.dbias!, 1e-3, 'dbias');
   });
 
   it('gives bit-identical results on one and on two threads', () => {

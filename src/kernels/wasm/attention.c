@@ -47,7 +47,7 @@ enum {
   P_MASK, P_MSB, P_MSN, P_MST, P_MSS,
   P_BIAS, P_BSB, P_BSN, P_BST, P_BSS,
   P_DO, P_DQ, P_DK, P_DV, P_DBIAS, P_DBIAS_TSTRIDE,
-  P_SCRATCH, P_SCRATCH_TSTRIDE, P_THREADS, P_DBIAS_SLOTS, P_NEXT,
+  P_SCRATCH, P_SCRATCH_TSTRIDE, P_THREADS, P_DBIAS_SLOTS, P_NEXT, P_GROUPS, P_DQ_PARTS,
   P_COUNT
 };
 
@@ -546,8 +546,12 @@ __attribute__((export_name("attn_forward"))) void attn_forward(const int32_t *p,
     forward_item(p, &pr, it / blocks, it % blocks, scratch);
 }
 
-/* Backward of one head: dQ, dK, dV (and dBias into this thread's buffer). */
-static void backward_head(const int32_t *p, const Problem *pr, int bn, float *scratch, float *dbias) {
+/*
+ * Backward of one head's key panels g, g+G, g+2G, ... (all of them when G = 1):
+ * dK and dV of those keys, dBias of their columns, and their share of dQ into
+ * dq_out ([Tp][H], the head's dQ when G = 1, else group g's partial sum).
+ */
+static void backward_item(const int32_t *p, const Problem *pr, int bn, int g0, int G, float *dq_out, float *scratch, float *dbias) {
   const int H = pr->H, Hv = pr->Hv, b = bn / pr->N, n = bn % pr->N, T = pr->T, S = pr->S;
   const float *q = (const float *)(uintptr_t)p[P_Q] + (long)bn * pr->Tp * H;
   const float *k = (const float *)(uintptr_t)p[P_K] + (long)bn * pr->Sp * H;
@@ -555,7 +559,7 @@ static void backward_head(const int32_t *p, const Problem *pr, int bn, float *sc
   const float *o = (const float *)(uintptr_t)p[P_O] + (long)bn * pr->Tp * Hv;
   const float *lse = (const float *)(uintptr_t)p[P_LSE] + (long)bn * pr->Tp;
   const float *dout = (const float *)(uintptr_t)p[P_DO] + (long)bn * pr->Tp * Hv;
-  float *dq = (float *)(uintptr_t)p[P_DQ] + (long)bn * pr->Tp * H;
+  float *dq = dq_out;
   float *dk = (float *)(uintptr_t)p[P_DK] + (long)bn * pr->Sp * H;
   float *dv = (float *)(uintptr_t)p[P_DV] + (long)bn * pr->Sp * Hv;
 
@@ -568,8 +572,11 @@ static void backward_head(const int32_t *p, const Problem *pr, int bn, float *sc
   float *g = pt + 4 * KP;  /* Σ dO over empty rows ('uniform') */
 
   for (long x = 0; x < (long)pr->Tp * H; x++) dq[x] = 0;
-  for (long x = 0; x < (long)pr->Sp * H; x++) dk[x] = 0;
-  for (long x = 0; x < (long)pr->Sp * Hv; x++) dv[x] = 0;
+  for (int p0 = g0 * KP; p0 < pr->Sp; p0 += G * KP) {
+    const int pe = p0 + KP < pr->Sp ? p0 + KP : pr->Sp;
+    for (long x = (long)p0 * H; x < (long)pe * H; x++) dk[x] = 0;
+    for (long x = (long)p0 * Hv; x < (long)pe * Hv; x++) dv[x] = 0;
+  }
   for (int h = 0; h < Hv; h++) g[h] = 0;
 
   int any_empty = 0;
@@ -580,7 +587,7 @@ static void backward_head(const int32_t *p, const Problem *pr, int bn, float *sc
     }
   }
 
-  for (int p0 = 0; p0 < S; p0 += KP) {
+  for (int p0 = g0 * KP; p0 < S; p0 += G * KP) {
     int np = S - p0; if (np > KP) np = KP; np = (np + 7) / 8 * 8;
     const int plast = p0 + np - 1 < S - 1 ? p0 + np - 1 : S - 1;
     /* rows that may see a key of this panel */
@@ -652,17 +659,25 @@ static void backward_head(const int32_t *p, const Problem *pr, int bn, float *sc
   if (any_empty && pr->uniform && S > 0) {
     const vf inv = wasm_f32x4_splat(1.0f / (float)S);
     for (int h = 0; h < Hv; h += 4) wasm_v128_store(g + h, wasm_f32x4_mul(wasm_v128_load(g + h), inv));
-    for (int j = 0; j < S; j++)
-      for (int h = 0; h < Hv; h += 4)
-        wasm_v128_store(dv + (long)j * Hv + h, wasm_f32x4_add(wasm_v128_load(dv + (long)j * Hv + h), wasm_v128_load(g + h)));
+    for (int p0 = g0 * KP; p0 < S; p0 += G * KP) {
+      const int pe = p0 + KP < S ? p0 + KP : S;
+      for (int j = p0; j < pe; j++)
+        for (int h = 0; h < Hv; h += 4)
+          wasm_v128_store(dv + (long)j * Hv + h, wasm_f32x4_add(wasm_v128_load(dv + (long)j * Hv + h), wasm_v128_load(g + h)));
+    }
   }
 }
 
 /*
- * Backward for thread tid: heads round-robin over threads. A bias shared by
- * several heads gets P_DBIAS_SLOTS partial sums (head bn adds into slot
- * bn % slots; the thread count divides slots, so a slot has one writer and
- * the sums do not depend on the thread count).
+ * Backward for thread tid. With P_GROUPS = 1, heads round-robin over threads;
+ * a bias shared by several heads gets P_DBIAS_SLOTS partial sums (head bn
+ * adds into slot bn % slots; the thread count divides slots, so a slot has
+ * one writer and the sums do not depend on the thread count). With G =
+ * P_GROUPS > 1 (fewer heads than threads could share), items (head, key
+ * panel group) come from the shared counter; group g writes its dQ share to
+ * P_DQ_PARTS[g] and the caller sums the G parts in order (so the result
+ * depends on G, which the caller fixes, not on the threads); each head has
+ * its own dBias slot, and a group's columns are its own.
  */
 __attribute__((export_name("attn_backward"))) void attn_backward(const int32_t *p, int tid) {
   Problem pr;
@@ -672,9 +687,22 @@ __attribute__((export_name("attn_backward"))) void attn_backward(const int32_t *
   float *scratch = (float *)(uintptr_t)(p[P_SCRATCH] + tid * p[P_SCRATCH_TSTRIDE]);
   const int slots = p[P_DBIAS_SLOTS] > 0 ? p[P_DBIAS_SLOTS] : 1;
   const int heads = pr.B * pr.N;
-  for (int bn = tid; bn < heads; bn += nth) {
+  const int G = p[P_GROUPS] > 1 ? p[P_GROUPS] : 1;
+  const long head_q = (long)pr.Tp * pr.H;
+  if (G == 1) {
+    for (int bn = tid; bn < heads; bn += nth) {
+      float *dbias = p[P_DBIAS] ? (float *)(uintptr_t)p[P_DBIAS] + (long)(bn % slots) * p[P_DBIAS_TSTRIDE] : 0;
+      backward_item(p, &pr, bn, 0, 1, (float *)(uintptr_t)p[P_DQ] + bn * head_q, scratch, dbias);
+    }
+    return;
+  }
+  int32_t *next = (int32_t *)p + P_NEXT;
+  const int items = heads * G;
+  for (int it = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED); it < items; it = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) {
+    const int bn = it / G, g = it % G;
     float *dbias = p[P_DBIAS] ? (float *)(uintptr_t)p[P_DBIAS] + (long)(bn % slots) * p[P_DBIAS_TSTRIDE] : 0;
-    backward_head(p, &pr, bn, scratch, dbias);
+    float *part = (float *)(uintptr_t)p[P_DQ_PARTS] + ((long)g * heads + bn) * head_q;
+    backward_item(p, &pr, bn, g, G, part, scratch, dbias);
   }
 }
 

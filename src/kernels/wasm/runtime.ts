@@ -6,8 +6,10 @@
  * this in tf.customGrad.
  *
  * Threads: forward work items (a head × 128 query rows) are handed out from
- * a counter in the parameter block, backward ones (a head) round-robin; the
- * calling thread takes its share and then waits with Atomics.wait, so the API stays synchronous. Each item is computed the
+ * a counter in the parameter block; backward ones are heads, round-robin, or
+ * with fewer than 4 heads a head's key panels in 4 groups from the counter
+ * (see backwardGroups); the calling thread takes its share and then waits
+ * with Atomics.wait, so the API stays synchronous. Each item is computed the
  * same way whatever the thread count, so results are bit-identical for 1, 2
  * or 4 threads.
  *
@@ -63,7 +65,7 @@ const P = {
   MASK: 17, MSB: 18, MSN: 19, MST: 20, MSS: 21,
   BIAS: 22, BSB: 23, BSN: 24, BST: 25, BSS: 26,
   DO: 27, DQ: 28, DK: 29, DV: 30, DBIAS: 31, DBIAS_TSTRIDE: 32,
-  SCRATCH: 33, SCRATCH_TSTRIDE: 34, THREADS: 35, DBIAS_SLOTS: 36, NEXT: 37,
+  SCRATCH: 33, SCRATCH_TSTRIDE: 34, THREADS: 35, DBIAS_SLOTS: 36, NEXT: 37, GROUPS: 38, DQ_PARTS: 39,
   COUNT: 40,
 } as const;
 
@@ -691,14 +693,47 @@ export function forward(pr: KernelProblem): ForwardResult {
   return { out: copyOut(f, L.o, BN, pr.T, pr.Hv, L.Tp, L.Hvp), lse: copyOut(f, L.lse, BN, pr.T, 1, L.Tp, 1) };
 }
 
+/**
+ * Key-panel groups per head in the backward pass: with fewer heads than the
+ * most threads (B·N < 4), each head's 128-key panels are dealt to 4 groups
+ * that threads take separately, each with its own dQ partial sum; otherwise
+ * 1 (threads take whole heads). It depends on the shapes only, never on the
+ * thread count, so results stay the same for 1, 2 or 4 threads. Not with a
+ * bias broadcast over keys (its gradient sums across the groups' columns).
+ */
+function backwardGroups(pr: KernelProblem, Sp: number): number {
+  const panels = Math.ceil(Sp / 128); // attention.c: KP = 128 keys per panel
+  if (pr.B * pr.N >= THREAD_LIMIT || panels < 2) return 1;
+  if (pr.bias && pr.bias.shape[3] === 1 && pr.S > 1) return 1;
+  return Math.min(THREAD_LIMIT, panels);
+}
+
+/** out[h][r][c] = Σ_g parts[g][h][r][c] (g in order, in float64), unpadded. */
+function sumParts(f32: Float32Array, at: number, G: number, BN: number, R: number, W: number, Rp: number, Wp: number): Float32Array {
+  const out = new Float32Array(BN * R * W);
+  const base = at / 4;
+  for (let h = 0; h < BN; h++) {
+    for (let r = 0; r < R; r++) {
+      for (let c = 0; c < W; c++) {
+        let s = 0;
+        for (let g = 0; g < G; g++) s += f32[base + ((g * BN + h) * Rp + r) * Wp + c];
+        out[(h * R + r) * W + c] = s;
+      }
+    }
+  }
+  return out;
+}
+
 /** Backward pass from the forward's output and log-sum-exp, and the output's gradient dOut [B, N, T, Hv]. */
 export function backward(pr: KernelProblem, fwd: ForwardResult, dOut: ArrayLike<number>): BackwardResult {
   const rt = requireRuntime();
   const BN = pr.B * pr.N;
-  let threads = threadsFor(rt, BN, 10 * BN * pr.T * pr.S * Math.max(pr.H, pr.Hv));
+  const G = backwardGroups(pr, roundUp(pr.S, 8));
+  let threads = threadsFor(rt, BN * G, 10 * BN * pr.T * pr.S * Math.max(pr.H, pr.Hv));
   const sharedBias = pr.bias !== null && ((pr.bias.shape[0] === 1 && pr.B > 1) || (pr.bias.shape[1] === 1 && pr.N > 1));
-  // Each partial dBias sum must belong to one thread: thread counts divide DBIAS_SLOTS.
-  if (sharedBias) threads = threads >= 4 ? 4 : threads >= 2 ? 2 : 1;
+  // Each partial dBias sum must belong to one thread: thread counts divide DBIAS_SLOTS
+  // (with groups, each head has a slot of its own and its groups write disjoint columns).
+  if (sharedBias && G === 1) threads = threads >= 4 ? 4 : threads >= 2 ? 2 : 1;
   const a = new Arena(rt);
   const L = layout(rt, a, pr, threads);
   const dO = a.alloc(BN * L.Tp * L.Hvp * 4);
@@ -709,6 +744,7 @@ export function backward(pr: KernelProblem, fwd: ForwardResult, dOut: ArrayLike<
   const slots = sharedBias ? DBIAS_SLOTS : 1;
   const dbias = pr.bias ? a.alloc(biasSize * slots * 4) : 0;
   a.work += biasSize * (slots - 1) * 4; // the partial sums beyond the first are working memory
+  const dqParts = G > 1 ? a.alloc(G * BN * L.Tp * L.Hp * 4, true) : 0;
   a.commit();
   const { i32, f32 } = writeInputs(rt, L, pr, threads);
   copyPadded(f32, L.o, fwd.out, BN, pr.T, pr.Hv, L.Tp, L.Hvp);
@@ -720,6 +756,8 @@ export function backward(pr: KernelProblem, fwd: ForwardResult, dOut: ArrayLike<
   i32[p + P.DQ] = dq;
   i32[p + P.DK] = dk;
   i32[p + P.DV] = dv;
+  i32[p + P.GROUPS] = G;
+  i32[p + P.DQ_PARTS] = dqParts;
   if (pr.bias) {
     f32.fill(0, dbias / 4, dbias / 4 + biasSize * slots);
     i32[p + P.DBIAS] = dbias;
@@ -737,7 +775,7 @@ export function backward(pr: KernelProblem, fwd: ForwardResult, dOut: ArrayLike<
     }
   }
   return {
-    dq: copyOut(f, dq, BN, pr.T, pr.H, L.Tp, L.Hp),
+    dq: G > 1 ? sumParts(f, dqParts, G, BN, pr.T, pr.H, L.Tp, L.Hp) : copyOut(f, dq, BN, pr.T, pr.H, L.Tp, L.Hp),
     dk: copyOut(f, dk, BN, pr.S, pr.H, L.Sp, L.Hp),
     dv: copyOut(f, dv, BN, pr.S, pr.Hv, L.Sp, L.Hvp),
     dbias: db,
