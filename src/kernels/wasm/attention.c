@@ -464,7 +464,7 @@ static void forward_item(const int32_t *p, const Problem *pr, int bn, int qb, fl
             int nan = 0;
             for (int c = c0; c < c1; c++) nan |= row[c] != row[c];
             if (!nan) { for (int c = c0; c < c1; c++) row[c] = 0; continue; }
-            mnew = row[c0] - row[c0] + __builtin_nanf("");
+            mnew = __builtin_nanf("");
           }
           const float alpha = sexp2(mold - mnew);
           const vf vm = wasm_f32x4_splat(mnew);

@@ -2,7 +2,7 @@
 // Rebuild with `npm run build:wasm`; `npm run check:wasm` fails if this file is stale.
 // eslint-disable
 /** sha256 of the C source these modules were built from. */
-export const KERNEL_SOURCE_SHA256 = '473b5704df002144128d0d6a26df272d8b29f273de785e1b7fa386fdcd4e18d3';
+export const KERNEL_SOURCE_SHA256 = 'e03b5947c46df97a5259c6c5b8db68dae7610225af83583501d522960a9d9ffa';
 /** attention.c for wasm32, SIMD128, plain imported memory (21327 bytes). */
 export const KERNEL_WASM_BASE64 =
   'AGFzbQEAAAABNwdgAAF/YAJ/fwF/YAJ/fwBgCH9/f39/f39/AGAHf39/f399fwBgCX9/f39/f39/fwBgAn99AX0CDwEDZW52Bm1l' +
