@@ -17,6 +17,7 @@
  */
 import { AttentionError } from '../../errors';
 import { spawnWebWorker, THREAD_LIMIT, WebPool, WORKER_STACK } from './browser_pool';
+import type { Spawn } from './browser_pool';
 import { KERNEL_WASM_BASE64, KERNEL_WASM_MT_BASE64 } from './module';
 
 /** A problem in plain arrays, dense row-major. */
@@ -299,8 +300,25 @@ function mayBlock(): boolean {
   }
 }
 
+/** Tests only (see simulateBrowserForTests): the browser context to act as, and how to start its workers. */
+let simulated: { env: ThreadEnv; spawn: Spawn } | null = null;
+let spawnWorker: Spawn = spawnWebWorker;
+
+/**
+ * Tests only: makes a fresh copy of this module (jest.isolateModules) act as
+ * in a browser context (`worker`, `main`, or `none` with `reason`), starting
+ * its "Web Workers" with `spawn` (e.g. worker_threads behind the Web Worker
+ * API). Call before anything else in that copy.
+ */
+export function simulateBrowserForTests(kind: 'worker' | 'main' | 'none', spawn: Spawn, reason = 'simulated'): void {
+  const env: ThreadEnv = kind === 'none' ? { kind, reason } : { kind, cores: 2 };
+  simulated = { env, spawn };
+  spawnWorker = spawn;
+}
+
 /** Finds out where the kernel runs and whether threads are possible there (see ThreadEnv). */
 export function threadEnv(): ThreadEnv {
+  if (simulated) return simulated.env;
   const g = globalThis as {
     process?: { versions?: { node?: string } };
     crossOriginIsolated?: boolean;
@@ -412,7 +430,7 @@ function init(): Runtime | null {
       env.kind === 'node'
         ? (m: WebAssembly.Module, mem: WebAssembly.Memory, sb: number) => new Pool(env.nb, m, mem, sb)
         : env.kind === 'worker'
-          ? (m: WebAssembly.Module, mem: WebAssembly.Memory, sb: number) => new WebPool(m, mem, sb, spawnWebWorker, true)
+          ? (m: WebAssembly.Module, mem: WebAssembly.Memory, sb: number) => new WebPool(m, mem, sb, spawnWorker, true)
           : null;
     runtime = makeRuntime(module, canShare, env, pool);
     return runtime;
@@ -520,7 +538,7 @@ function asyncThreadsWanted(): number {
 function getAsyncRuntime(env: ThreadEnv): Promise<Runtime> {
   if (!asyncRuntime) {
     asyncRuntime = WebAssembly.compile(decodeBase64(KERNEL_WASM_MT_BASE64)).then((module) =>
-      makeRuntime(module, true, env, (m, mem, sb) => new WebPool(m, mem, sb, spawnWebWorker, false)),
+      makeRuntime(module, true, env, (m, mem, sb) => new WebPool(m, mem, sb, spawnWorker, false)),
     );
   }
   return asyncRuntime;
