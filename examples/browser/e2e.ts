@@ -189,6 +189,17 @@ async function main(): Promise<void> {
     console.log(`screenshot: ${shot}`);
     if (errors.length > 0) fail(`page errors: ${errors.join('; ')}`);
     if (failures > 0) fail(`${failures} case(s) failed`);
+    // The demo served cross-origin isolated, on tfjs's wasm backend (which then must not pick its threaded build).
+    const isolatedDemo = await context.newPage();
+    isolatedDemo.setDefaultTimeout(TIMEOUT);
+    await isolatedDemo.goto(`http://127.0.0.1:${isolatedPort}/?backend=wasm`);
+    await isolatedDemo.waitForFunction(() => document.body.dataset.ready !== undefined);
+    const isoStatus = await isolatedDemo.textContent('#status');
+    const isoGot = (await isolatedDemo.textContent('#translation'))?.trim();
+    const isoOk = (await isolatedDemo.getAttribute('body', 'data-ready')) === 'true' && isoGot === CASES[0].iso;
+    console.log(`${isoOk ? 'ok' : 'FAILED'}: demo, cross-origin isolated, wasm backend: ${isoStatus}; "${CASES[0].text}" → "${isoGot}"`);
+    await isolatedDemo.close();
+    if (!isoOk) fail('the demo failed when cross-origin isolated on the wasm backend');
     const threadFailures = [
       ...(await checkThreads(context, `http://127.0.0.1:${isolatedPort}`, true)),
       ...(await checkThreads(context, `http://127.0.0.1:${port}`, false)),
