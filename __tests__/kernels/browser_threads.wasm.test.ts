@@ -317,6 +317,23 @@ describe('the runtime on a cross-origin isolated page\'s main thread (simulated)
   });
 });
 
+describe('the runtime on an isolated page\'s main thread whose workers cannot start (simulated)', () => {
+  it('wasmFusedAttentionAsync runs on the main thread instead, right, and the status says why', async () => {
+    const f = fresh('main', undefined, () => {
+      throw new Error('Worker is blocked');
+    });
+    f.api.setWasmKernelThreads(2);
+    const [a, b, c] = [t(q), t(k), t(v)];
+    const y = await f.api.wasmFusedAttentionAsync(kernelInput(a, b, c));
+    expect(f.rt.lastCallThreads()).toBe(1);
+    expectClose(y.dataSync(), ref.output, 2e-4);
+    const s = f.api.wasmKernelStatus();
+    expect(s.asyncThreads).toBe(1);
+    expect(s.threadsNote).toMatch(/wasmFusedAttentionAsync too, as its worker threads failed: wasm kernel: a worker thread could not be created \(Worker is blocked\)/);
+    tf.dispose([a, b, c, y]);
+  });
+});
+
 describe('the runtime on a page that is not cross-origin isolated (simulated)', () => {
   it('stays on one thread everywhere and says why', async () => {
     const f = fresh('none', 'threads are off: the page is not cross-origin isolated');

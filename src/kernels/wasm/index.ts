@@ -61,7 +61,7 @@ export interface WasmKernelStatus {
    * on a page's main thread how the async API runs.
    */
   threadsNote?: string;
-  /** On a cross-origin isolated page's main thread: the worker threads `wasmFusedAttentionAsync` runs on. */
+  /** On a cross-origin isolated page's main thread: the worker threads `wasmFusedAttentionAsync` runs on (1 when they failed and it runs on the main thread, as `threadsNote` says). */
   asyncThreads?: number;
 }
 

@@ -286,8 +286,8 @@ interface ThreadPool {
  */
 export type ThreadEnv =
   | { kind: 'node'; nb: NodeBuiltins }
-  | { kind: 'worker'; cores: number }
-  | { kind: 'main'; cores: number }
+  | { kind: 'worker' }
+  | { kind: 'main' }
   | { kind: 'none'; reason: string };
 
 /** Whether this thread may block in Atomics.wait (Node, Workers: yes; a page's main thread: no, it throws). */
@@ -300,8 +300,9 @@ function mayBlock(): boolean {
   }
 }
 
-/** Tests only (see simulateBrowserForTests): the browser context to act as, and how to start its workers. */
-let simulated: { env: ThreadEnv; spawn: Spawn } | null = null;
+/** Tests only (see simulateBrowserForTests): the browser context to act as. */
+let simulated: ThreadEnv | null = null;
+/** How Web Workers start (tests put worker_threads behind the same API). */
 let spawnWorker: Spawn = spawnWebWorker;
 
 /**
@@ -311,21 +312,19 @@ let spawnWorker: Spawn = spawnWebWorker;
  * API). Call before anything else in that copy.
  */
 export function simulateBrowserForTests(kind: 'worker' | 'main' | 'none', spawn: Spawn, reason = 'simulated'): void {
-  const env: ThreadEnv = kind === 'none' ? { kind, reason } : { kind, cores: 2 };
-  simulated = { env, spawn };
+  simulated = kind === 'none' ? { kind, reason } : { kind };
   spawnWorker = spawn;
 }
 
 /** Finds out where the kernel runs and whether threads are possible there (see ThreadEnv). */
 export function threadEnv(): ThreadEnv {
-  if (simulated) return simulated.env;
+  if (simulated) return simulated;
   const g = globalThis as {
     process?: { versions?: { node?: string } };
     crossOriginIsolated?: boolean;
     Worker?: unknown;
     Blob?: unknown;
     URL?: { createObjectURL?: unknown };
-    navigator?: { hardwareConcurrency?: number };
   };
   if (g.process?.versions?.node) {
     const nb = nodeBuiltins();
@@ -344,8 +343,7 @@ export function threadEnv(): ThreadEnv {
   if (typeof g.Worker !== 'function' || typeof g.Blob !== 'function' || typeof g.URL?.createObjectURL !== 'function') {
     return { kind: 'none', reason: 'threads are off: this context cannot start Web Workers' };
   }
-  const cores = Math.max(1, g.navigator?.hardwareConcurrency ?? 1);
-  return mayBlock() ? { kind: 'worker', cores } : { kind: 'main', cores };
+  return mayBlock() ? { kind: 'worker' } : { kind: 'main' };
 }
 
 interface Runtime {
@@ -449,7 +447,7 @@ export function runtimeStatus(): { available: boolean; reason?: string; threads:
   const note = threadsNote(rt, threads);
   const out: { available: boolean; threads: number; threadsNote?: string; asyncThreads?: number } = { available: true, threads };
   if (note) out.threadsNote = note;
-  if (rt.env.kind === 'main') out.asyncThreads = asyncThreadsWanted();
+  if (rt.env.kind === 'main') out.asyncThreads = asyncFailure ? 1 : asyncThreadsWanted();
   return out;
 }
 
@@ -458,10 +456,9 @@ function threadsNote(rt: Runtime, threads: number): string | undefined {
   if (env.kind === 'none') return env.reason;
   if (env.kind === 'main') {
     const a = asyncThreadsWanted();
-    return (
-      `synchronous calls run on this thread alone (a page's main thread may not wait in Atomics.wait); ` +
-      `wasmFusedAttentionAsync runs on ${a} worker thread${a === 1 ? '' : 's'}${asyncFailure ? ` (but ${asyncFailure})` : ''}`
-    );
+    const sync = "synchronous calls run on this thread alone (a page's main thread may not wait in Atomics.wait); ";
+    if (asyncFailure) return `${sync}wasmFusedAttentionAsync too, as its worker threads failed: ${asyncFailure}`;
+    return `${sync}wasmFusedAttentionAsync runs on ${a} worker thread${a === 1 ? '' : 's'}`;
   }
   const pool = rt.pool as (ThreadPool & { failure?: string | null }) | null;
   if (pool?.broken) return `threads are off: ${pool.failure ?? 'a worker thread failed'}`;
@@ -572,8 +569,9 @@ export function forwardAsync(pr: KernelProblem): Promise<ForwardResult> {
     const n = Math.max(1, Math.min(asyncThreadsWanted(), items));
     const got = await pool.start(n);
     if (got < n) {
-      // Workers that cannot start: run here, on one thread (blocking, as a synchronous call would).
-      asyncFailure = pool.failure ?? 'the worker threads did not start within 10 s';
+      // Workers that failed (for good) or are slow to start (this call only): run here, on one thread,
+      // blocking as a synchronous call would.
+      if (pool.broken) asyncFailure = pool.failure;
       return forward(pr);
     }
     const a = new Arena(rt);
