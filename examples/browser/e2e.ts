@@ -13,6 +13,9 @@
  *   reference within 1e-5.
  *
  * Run: npm run test:browser   (needs /usr/bin/chromium: apt-get install -y chromium)
+ * `npm run test:browser -- --bench` also prints the kernel's speed on the
+ * isolated threads page (B=1 N=8 T=S=2048 H=64 forward, median of 5; figures,
+ * not checks; `--bench=4096` for another length).
  * Environment: CHROMIUM=/path/to/chromium to use another binary;
  * BACKEND=wasm|cpu|webgl to force the page's backend (default: its own choice).
  */
@@ -205,6 +208,16 @@ async function main(): Promise<void> {
       ...(await checkThreads(context, `http://127.0.0.1:${port}`, false)),
     ];
     if (threadFailures.length > 0) fail(`failed: ${threadFailures.join('; ')}`);
+    const benchArg = process.argv.find((a) => a === '--bench' || a.startsWith('--bench='));
+    if (benchArg) {
+      const T = Number(benchArg.split('=')[1] ?? 2048);
+      const page = await context.newPage();
+      page.setDefaultTimeout(600_000);
+      await page.goto(`http://127.0.0.1:${isolatedPort}/threads.html?bench=${T}&runs=5`);
+      await page.waitForFunction(() => document.body.dataset.ready !== undefined);
+      console.log(`bench (Chromium, cross-origin isolated): ${await page.textContent('#result')}`);
+      await page.close();
+    }
   } finally {
     await context.close();
     server.close();
@@ -213,10 +226,11 @@ async function main(): Promise<void> {
   }
 }
 
+const LIMIT_S = process.argv.some((a) => a.startsWith('--bench')) ? 900 : 180;
 const timer = setTimeout(() => {
-  console.error('browser test: timed out after 180 s');
+  console.error(`browser test: timed out after ${LIMIT_S} s`);
   process.exit(1);
-}, 180_000);
+}, LIMIT_S * 1000);
 timer.unref();
 
 main().then(

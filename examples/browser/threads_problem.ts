@@ -103,3 +103,36 @@ export interface WorkerReport {
   gradsMatchOneThread: boolean;
   error?: string;
 }
+
+/** Speed figures of `npm run test:browser -- --bench` (median ms of the timed runs). */
+export interface BenchReport {
+  shape: string;
+  runs: number;
+  /** In the Worker, synchronous, on 1 and on 2 threads (timed alternately). */
+  workerOneThreadMs: number;
+  workerTwoThreadsMs: number;
+  /** On the main thread: synchronous (1 thread) and wasmFusedAttentionAsync on 2 worker threads. */
+  mainSyncMs: number;
+  mainAsyncTwoThreadsMs: number;
+}
+
+/** B=1, N=8, T=S, H=64 inputs for the bench mode (random, seeded). */
+export function benchInput(T: number): FusedKernelInput {
+  const shape: [number, number, number, number] = [1, 8, T, 64];
+  return {
+    query: tf.tensor4d(values(8 * T * 64, 5), shape),
+    key: tf.tensor4d(values(8 * T * 64, 6), shape),
+    value: tf.tensor4d(values(8 * T * 64, 7), shape),
+    mask: null,
+    bias: null,
+    scale: 0.125,
+    causal: false,
+    window: null,
+    emptyRows: 'zeros',
+  };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
