@@ -23,15 +23,33 @@ import type * as RuntimeApi from '../../src/kernels/wasm/runtime';
 import { randn, refExactAttention } from '../reference';
 import type { Arr } from '../reference';
 
+/**
+ * Kernel calls made in the workers, by thread id and op: [tid * 2 + (op - 1)]
+ * (forward 0, backward 1), counted by the shim below, so a test can see that
+ * each worker ran its own share and not, say, all of it.
+ */
+const workerCalls = new Int32Array(new SharedArrayBuffer(4 * 16));
+
 /** A worker_threads Worker behind the part of the Web Worker API the pool uses, running WEB_WORKER_SOURCE. */
 function nodeWebWorker(): WorkerHandle {
   const shim = `
-    const { parentPort } = require('node:worker_threads');
+    const { parentPort, workerData } = require('node:worker_threads');
     globalThis.postMessage = (m) => parentPort.postMessage(m);
     parentPort.once('message', (data) => globalThis.onmessage({ data }));
+    // Count the kernel calls by thread id (WEB_WORKER_SOURCE calls inst.exports.attn_forward/attn_backward).
+    const calls = new Int32Array(workerData.calls);
+    const RealInstance = WebAssembly.Instance;
+    WebAssembly.Instance = function (module, imports) {
+      const ex = new RealInstance(module, imports).exports;
+      return { exports: {
+        __stack_pointer: ex.__stack_pointer,
+        attn_forward: (p, tid) => { Atomics.add(calls, tid * 2, 1); return ex.attn_forward(p, tid); },
+        attn_backward: (p, tid) => { Atomics.add(calls, tid * 2 + 1, 1); return ex.attn_backward(p, tid); },
+      } };
+    };
     ${WEB_WORKER_SOURCE}
   `;
-  const w = new Worker(shim, { eval: true });
+  const w = new Worker(shim, { eval: true, workerData: { calls: workerCalls.buffer } });
   w.unref();
   const handle: WorkerHandle = {
     postMessage: (m) => w.postMessage(m),
@@ -247,7 +265,10 @@ describe('the runtime in a cross-origin isolated dedicated Worker (simulated)', 
     held.forEach((go) => go());
     const status = await ready;
     expect(status).toEqual({ available: true, threads: 2 });
+    workerCalls.fill(0);
     const r = syncRun(f);
+    // The worker ran thread 1's share of both forwards (syncRun runs one, tf.grads another) and of the backward; the caller is thread 0.
+    expect(Array.from(workerCalls.subarray(0, 6))).toEqual([0, 0, 2, 1, 0, 0]);
     expect(r.forwardThreads).toBe(2);
     expect(r.backwardThreads).toBe(2);
     expectClose(r.out, ref.output, 2e-4);
@@ -288,8 +309,11 @@ describe('the runtime on a cross-origin isolated page\'s main thread (simulated)
     f.api.setWasmKernelThreads(2);
     const [a, b, c] = [t(q), t(k), t(v)];
     const before = tf.memory().numTensors;
+    workerCalls.fill(0);
     const y = await f.api.wasmFusedAttentionAsync(kernelInput(a, b, c));
     expect(f.rt.lastCallThreads()).toBe(2);
+    // Two workers ran threads 0 and 1 of the forward, once each; the main thread ran none.
+    expect(Array.from(workerCalls.subarray(0, 6))).toEqual([1, 0, 1, 0, 0, 0]);
     expect(tf.memory().numTensors).toBe(before + 1);
     expect(y.shape).toEqual([B, N, T, Hv]);
     expectClose(y.dataSync(), ref.output, 2e-4);
