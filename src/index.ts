@@ -24,7 +24,7 @@ export { causalMask, paddingMask, combineMasks } from './ops/masks';
 export type { TensorInput } from './ops/checks';
 
 // The fused WebAssembly SIMD kernel (issue 12): status, threads, direct use.
-export { wasmKernelStatus, wasmKernelReady, wasmFusedAttention, setWasmKernelThreads, terminateWasmKernelThreads } from './kernels/wasm';
+export { wasmKernelStatus, wasmKernelReady, wasmFusedAttention, wasmFusedAttentionAsync, setWasmKernelThreads, terminateWasmKernelThreads } from './kernels/wasm';
 export type { WasmKernelStatus, FusedKernelInput } from './kernels/wasm';
 
 // Layers (tf.layers custom layers, registered for serialization).

@@ -14,6 +14,9 @@ import { heatmapSvg, initBackend } from '../../src';
 import { inputLabels } from '../dates/data';
 import { translate } from '../dates/model';
 
+// Served cross-origin isolated (npm run demo, for the kernel's threads), tfjs-backend-wasm 4.22 would pick its
+// threaded build, whose workers break once bundled ("e is not defined"): keep tfjs's own wasm backend on one thread.
+if (globalThis.crossOriginIsolated === true) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
 setWasmPaths({
   'tfjs-backend-wasm.wasm': wasmPlain,
   'tfjs-backend-wasm-simd.wasm': wasmSimd,

@@ -14,14 +14,17 @@
  * (never tfjs-wasm's heap), so it runs under any tfjs backend; the planner
  * uses it on `cpu` and `wasm`. In Node the work is split across worker
  * threads sharing that memory (default min(2, cores)); the call stays
- * synchronous.
+ * synchronous. In browsers it runs on one thread by default; under
+ * `crossOriginIsolated` it uses Web Workers: synchronously inside a dedicated
+ * Worker (after `setWasmKernelThreads(n)` and `await wasmKernelReady()`), and
+ * through `wasmFusedAttentionAsync` on a page's main thread.
  *
  * Shape legend: B batch, N heads, T query length, S key length, H head size,
  * Hv value depth.
  */
 import * as tf from '@tensorflow/tfjs';
 import { AttentionError } from '../../errors';
-import { backward, forward, MAX_THREADS, memoryBytes, runtimeReady, runtimeStatus, setThreads, terminateThreads } from './runtime';
+import { backward, forward, forwardAsync, MAX_THREADS, memoryBytes, runtimeReady, runtimeStatus, setThreads, terminateThreads } from './runtime';
 import type { ForwardResult, KernelProblem } from './runtime';
 
 /** What the fused kernel computes: `softmax(Q·Kᵀ·scale + bias | visible)·V`. */
@@ -50,7 +53,7 @@ export interface WasmKernelStatus {
   available: boolean;
   /** Why it is unavailable (no SIMD128, no WebAssembly, ...). */
   reason?: string;
-  /** Threads it uses (1 = the calling thread only). */
+  /** Threads a synchronous call uses now (1 = the calling thread only). */
   threads: number;
   /**
    * The module's instruction set when available: `'relaxed-simd'` (a fused
@@ -58,6 +61,14 @@ export interface WasmKernelStatus {
    * `'simd128'` (also chosen everywhere by TFJS_ATTENTION_RELAXED_SIMD=0).
    */
   instructions?: 'relaxed-simd' | 'simd128';
+  /**
+   * Why threads are off or fewer than set, where that is so (e.g. a page
+   * that is not cross-origin isolated; worker threads still starting), and
+   * on a page's main thread how the async API runs.
+   */
+  threadsNote?: string;
+  /** On a cross-origin isolated page's main thread: the worker threads `wasmFusedAttentionAsync` runs on (1 when they failed and it runs on the main thread, as `threadsNote` says). */
+  asyncThreads?: number;
 }
 
 /** Reports whether the fused kernel can run in this environment (loads the module on first call). */
@@ -69,7 +80,9 @@ export function wasmKernelStatus(): WasmKernelStatus {
  * Resolves with the kernel's status once its module is compiled. In Node it
  * compiles synchronously on first use; a browser's main thread compiles it
  * asynchronously, and until then `wasmKernelStatus()` reports it unavailable
- * (the tfjs paths run instead).
+ * (the tfjs paths run instead). In a cross-origin isolated browser Worker it
+ * also starts the worker threads that the thread setting asks for and waits
+ * until they are ready: until then synchronous calls run on one thread.
  */
 export async function wasmKernelReady(): Promise<WasmKernelStatus> {
   await runtimeReady();
@@ -78,8 +91,13 @@ export async function wasmKernelReady(): Promise<WasmKernelStatus> {
 
 /**
  * Sets how many threads the kernel uses: an integer from 1 to 4, or `null`
- * for the default (min(2, available cores) in Node; 1 in browsers, where the
- * kernel runs on the calling thread). Results do not depend on the count.
+ * for the default (min(2, available cores) in Node; 1 in browsers). Results
+ * do not depend on the count. In browsers threads need `crossOriginIsolated`
+ * (else `wasmKernelStatus().threadsNote` says why they are off): inside a
+ * dedicated Worker this starts the worker threads, usable once
+ * `await wasmKernelReady()` resolves; on a page's main thread it sets the
+ * worker threads of `wasmFusedAttentionAsync` (synchronous calls there always
+ * run on the main thread alone).
  * @throws AttentionError for anything else.
  */
 export function setWasmKernelThreads(threads: number | null): void {
@@ -109,48 +127,48 @@ function shapeOf(t: tf.Tensor): string {
   return `[${t.shape.join(',')}]`;
 }
 
-function checkBroadcast(name: string, t: tf.Tensor, full: number[]): void {
+function checkBroadcast(name: string, t: tf.Tensor, full: number[], fn: string): void {
   if (t.rank !== 4 || t.shape.some((d, i) => d !== 1 && d !== full[i])) {
-    throw new AttentionError(`${FN}: expected ${name} of rank 4 with each dim 1 or [${full.join(',')}], but got ${name} ${shapeOf(t)}.`);
+    throw new AttentionError(`${fn}: expected ${name} of rank 4 with each dim 1 or [${full.join(',')}], but got ${name} ${shapeOf(t)}.`);
   }
 }
 
-function validate(input: FusedKernelInput): void {
+function validate(input: FusedKernelInput, fn: string = FN): void {
   const { query, key, value, mask, bias, scale, window, emptyRows } = input;
   for (const [name, t] of [['query', query], ['key', key], ['value', value]] as const) {
     if (!(t instanceof tf.Tensor) || t.rank !== 4 || t.dtype !== 'float32') {
-      throw new AttentionError(`${FN}: expected ${name} a float32 tensor of rank 4, but got ${t instanceof tf.Tensor ? `${t.dtype} ${shapeOf(t)}` : String(t)}.`);
+      throw new AttentionError(`${fn}: expected ${name} a float32 tensor of rank 4, but got ${t instanceof tf.Tensor ? `${t.dtype} ${shapeOf(t)}` : String(t)}.`);
     }
   }
   const [B, N, T, H] = query.shape as [number, number, number, number];
   const S = key.shape[2] as number;
   if (key.shape[0] !== B || key.shape[1] !== N || key.shape[3] !== H) {
-    throw new AttentionError(`${FN}: expected key [${B},${N},S,${H}] to match query ${shapeOf(query)}, but got key ${shapeOf(key)}.`);
+    throw new AttentionError(`${fn}: expected key [${B},${N},S,${H}] to match query ${shapeOf(query)}, but got key ${shapeOf(key)}.`);
   }
   if (value.shape[0] !== B || value.shape[1] !== N || value.shape[2] !== S) {
-    throw new AttentionError(`${FN}: expected value [${B},${N},${S},Hv] to match key ${shapeOf(key)}, but got value ${shapeOf(value)}.`);
+    throw new AttentionError(`${fn}: expected value [${B},${N},${S},Hv] to match key ${shapeOf(key)}, but got value ${shapeOf(value)}.`);
   }
   if (mask !== null) {
-    if (!(mask instanceof tf.Tensor)) throw new AttentionError(`${FN}: expected mask a tensor or null, but got ${String(mask)}.`);
-    checkBroadcast('mask', mask, [B, N, T, S]);
+    if (!(mask instanceof tf.Tensor)) throw new AttentionError(`${fn}: expected mask a tensor or null, but got ${String(mask)}.`);
+    checkBroadcast('mask', mask, [B, N, T, S], fn);
   }
   if (bias !== null) {
     if (!(bias instanceof tf.Tensor) || bias.dtype !== 'float32') {
-      throw new AttentionError(`${FN}: expected bias a float32 tensor or null, but got ${bias instanceof tf.Tensor ? bias.dtype : String(bias)}.`);
+      throw new AttentionError(`${fn}: expected bias a float32 tensor or null, but got ${bias instanceof tf.Tensor ? bias.dtype : String(bias)}.`);
     }
-    checkBroadcast('bias', bias, [B, N, T, S]);
+    checkBroadcast('bias', bias, [B, N, T, S], fn);
   }
   if (typeof scale !== 'number' || !Number.isFinite(scale)) {
-    throw new AttentionError(`${FN}: expected scale a finite number, but got ${String(scale)}.`);
+    throw new AttentionError(`${fn}: expected scale a finite number, but got ${String(scale)}.`);
   }
   if (window !== null && !(Number.isInteger(window) && window >= 0 && window < 2 ** 31)) {
-    throw new AttentionError(`${FN}: expected window a non-negative integer or null, but got ${String(window)}.`);
+    throw new AttentionError(`${fn}: expected window a non-negative integer or null, but got ${String(window)}.`);
   }
   if (emptyRows !== 'zeros' && emptyRows !== 'uniform') {
-    throw new AttentionError(`${FN}: expected emptyRows 'zeros' or 'uniform', but got ${String(emptyRows)}.`);
+    throw new AttentionError(`${fn}: expected emptyRows 'zeros' or 'uniform', but got ${String(emptyRows)}.`);
   }
   if (typeof input.causal !== 'boolean') {
-    throw new AttentionError(`${FN}: expected causal a boolean, but got ${String(input.causal)}.`);
+    throw new AttentionError(`${fn}: expected causal a boolean, but got ${String(input.causal)}.`);
   }
 }
 
@@ -219,4 +237,56 @@ export function wasmFusedAttention(input: FusedKernelInput): tf.Tensor {
   }
   const f = tf.customGrad((q, k, v, save) => run(q as tf.Tensor, k as tf.Tensor, v as tf.Tensor, null, save as (ts: tf.Tensor[]) => void));
   return f(query, key, value);
+}
+
+/**
+ * The fused kernel's forward pass without blocking the calling thread:
+ * `softmax(Q·Kᵀ·scale + bias | visible)·V`, `[B, N, T, Hv]`, the same numbers
+ * as `wasmFusedAttention`.
+ *
+ * On a cross-origin isolated page's main thread (where a synchronous call
+ * cannot use threads, because the main thread may not wait in Atomics.wait)
+ * it runs on Web Workers, `setWasmKernelThreads(n)` of them (default 1), and
+ * the page stays responsive meanwhile; calls run one after another. Anywhere
+ * else it awaits `wasmKernelReady()` and runs the synchronous kernel (Node's
+ * threads, or a Worker's; one thread on a page that is not cross-origin
+ * isolated). Inputs are read with `data()`, so a GPU backend does not block
+ * either.
+ *
+ * Forward only: the result carries no gradient (for training, call
+ * `wasmFusedAttention` inside `tf.grad` / `optimizer.minimize`).
+ *
+ * @example
+ * setWasmKernelThreads(2);
+ * const y = await wasmFusedAttentionAsync({ query, key, value, mask: null, bias: null,
+ *   scale: 0.125, causal: true, window: null, emptyRows: 'zeros' }); // [B, N, T, Hv]
+ * @throws AttentionError (as a rejected promise) for bad input, or when the
+ *   kernel is unavailable here.
+ */
+export async function wasmFusedAttentionAsync(input: FusedKernelInput): Promise<tf.Tensor> {
+  validate(input, 'wasmFusedAttentionAsync');
+  await runtimeReady();
+  const status = runtimeStatus();
+  if (!status.available) {
+    throw new AttentionError(`wasmFusedAttentionAsync: expected a WebAssembly SIMD128 environment, but got none here (${status.reason}).`);
+  }
+  const { query, key, value, mask, bias } = input;
+  const [B, N, T, H] = query.shape as [number, number, number, number];
+  const S = key.shape[2] as number;
+  const Hv = value.shape[3] as number;
+  if (B * N * T * Hv === 0) return tf.zeros([B, N, T, Hv]);
+  const [q, k, v, m, b] = await Promise.all([query.data(), key.data(), value.data(), mask ? mask.data() : null, bias ? bias.data() : null]);
+  const fwd = await forwardAsync({
+    B, N, T, S, H, Hv,
+    scale: input.scale,
+    causal: input.causal,
+    window: input.window === null ? -1 : Math.min(input.window, T + S),
+    uniform: input.emptyRows === 'uniform',
+    q: q as Float32Array,
+    k: k as Float32Array,
+    v: v as Float32Array,
+    mask: mask && m ? { data: m as ArrayLike<number>, shape: mask.shape } : null,
+    bias: bias && b ? { data: b as Float32Array, shape: bias.shape } : null,
+  });
+  return tf.tensor(fwd.out, [B, N, T, Hv], 'float32');
 }

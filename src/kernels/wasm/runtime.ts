@@ -1,9 +1,10 @@
 /**
  * The fused kernel's runtime: loads the built WebAssembly module (inlined as
  * base64 in ./module.ts), owns its linear memory (grown as needed, reused
- * between calls), copies plain arrays in and out, and in Node runs the work
- * on worker threads that share that memory. No tfjs here: ./index.ts wraps
- * this in tf.customGrad.
+ * between calls), copies plain arrays in and out, and runs the work on
+ * worker threads that share that memory: worker_threads in Node, Web Workers
+ * in cross-origin isolated browsers (./browser_pool.ts; see ThreadEnv). No
+ * tfjs here: ./index.ts wraps this in tf.customGrad.
  *
  * Threads: forward work items (a head × 128 query rows) are handed out from
  * a counter in the parameter block; backward ones are heads, round-robin, or
@@ -17,6 +18,8 @@
  * Hv value depth.
  */
 import { AttentionError } from '../../errors';
+import { spawnWebWorker, THREAD_LIMIT, WebPool, WORKER_STACK } from './browser_pool';
+import type { Spawn } from './browser_pool';
 import { KERNEL_WASM_BASE64, KERNEL_WASM_MT_BASE64, KERNEL_WASM_RELAXED_BASE64, KERNEL_WASM_RELAXED_MT_BASE64 } from './module';
 
 /** A problem in plain arrays, dense row-major. */
@@ -69,10 +72,6 @@ const P = {
   COUNT: 40,
 } as const;
 
-/** Stack of each worker thread (the calling thread uses the module's own). */
-const WORKER_STACK = 64 * 1024;
-/** Most threads the runtime will use. */
-const THREAD_LIMIT = 4;
 export const MAX_THREADS = THREAD_LIMIT;
 /** dBias partial sums when the bias is shared across heads (a multiple of every thread count used). */
 const DBIAS_SLOTS = 4;
@@ -131,7 +130,11 @@ export async function reloadRuntime(which: KernelInstructions | null): Promise<v
   compiled = null;
   pending = null;
   instructionOverride = which;
+  const oldAsync = asyncRuntime;
+  asyncRuntime = null;
+  asyncFailure = null;
   if (old?.pool) await old.pool.terminate();
+  if (oldAsync) await oldAsync.then((rt) => rt.pool?.terminate(), () => undefined);
 }
 
 function enableRelaxedFlag(): boolean {
@@ -329,6 +332,87 @@ class Pool {
   }
 }
 
+/** What the worker pools have in common (Node's `Pool`, the browsers' `WebPool`). */
+interface ThreadPool {
+  readonly broken: boolean;
+  /** Workers started for `n` threads; answers the threads usable for this call. */
+  ensure(n: number): number;
+  run(op: 1 | 2, params: number, threads: number, own: () => void): void;
+  terminate(): Promise<unknown>;
+}
+
+/**
+ * Where the kernel runs and whether it can use threads there:
+ * - `node`: worker_threads, synchronous (the caller waits in Atomics.wait);
+ * - `worker`: a browser's dedicated Worker under crossOriginIsolated: nested
+ *   Web Workers, synchronous once they are started (`wasmKernelReady()`);
+ * - `main`: a page's main thread under crossOriginIsolated: it may not wait in
+ *   Atomics.wait, so synchronous calls run on it alone and
+ *   `wasmFusedAttentionAsync` runs on Web Workers;
+ * - `none`: one thread, and `reason` says why.
+ */
+export type ThreadEnv =
+  | { kind: 'node'; nb: NodeBuiltins }
+  | { kind: 'worker' }
+  | { kind: 'main' }
+  | { kind: 'none'; reason: string };
+
+/** Whether this thread may block in Atomics.wait (Node, Workers: yes; a page's main thread: no, it throws). */
+function mayBlock(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Tests only (see simulateBrowserForTests): the browser context to act as. */
+let simulated: ThreadEnv | null = null;
+/** How Web Workers start (tests put worker_threads behind the same API). */
+let spawnWorker: Spawn = spawnWebWorker;
+
+/**
+ * Tests only: makes a fresh copy of this module (jest.isolateModules) act as
+ * in a browser context (`worker`, `main`, or `none` with `reason`), starting
+ * its "Web Workers" with `spawn` (e.g. worker_threads behind the Web Worker
+ * API). Call before anything else in that copy.
+ */
+export function simulateBrowserForTests(kind: 'worker' | 'main' | 'none', spawn: Spawn, reason = 'simulated'): void {
+  simulated = kind === 'none' ? { kind, reason } : { kind };
+  spawnWorker = spawn;
+}
+
+/** Finds out where the kernel runs and whether threads are possible there (see ThreadEnv). */
+export function threadEnv(): ThreadEnv {
+  if (simulated) return simulated;
+  const g = globalThis as {
+    process?: { versions?: { node?: string } };
+    crossOriginIsolated?: boolean;
+    Worker?: unknown;
+    Blob?: unknown;
+    URL?: { createObjectURL?: unknown };
+  };
+  if (g.process?.versions?.node) {
+    const nb = nodeBuiltins();
+    if (!nb) return { kind: 'none', reason: 'threads are off: worker_threads is not reachable (Node 20.16 or later is needed for process.getBuiltinModule)' };
+    if (typeof SharedArrayBuffer !== 'function') return { kind: 'none', reason: 'threads are off: SharedArrayBuffer is not available' };
+    return { kind: 'node', nb };
+  }
+  if (g.crossOriginIsolated !== true || typeof SharedArrayBuffer !== 'function') {
+    return {
+      kind: 'none',
+      reason:
+        'threads are off: the page is not cross-origin isolated (crossOriginIsolated is not true), so there is no shared memory; ' +
+        'serve it with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp',
+    };
+  }
+  if (typeof g.Worker !== 'function' || typeof g.Blob !== 'function' || typeof g.URL?.createObjectURL !== 'function') {
+    return { kind: 'none', reason: 'threads are off: this context cannot start Web Workers' };
+  }
+  return mayBlock() ? { kind: 'worker' } : { kind: 'main' };
+}
+
 interface Runtime {
   exports: Exports;
   memory: WebAssembly.Memory;
@@ -338,7 +422,10 @@ interface Runtime {
   /** First byte the JS side may use (after the workers' stacks). */
   heapStart: number;
   stackBase: number;
-  pool: Pool | null;
+  pool: ThreadPool | null;
+  /** A fresh pool (terminateThreads() replaces the old one with it). */
+  newPool: (() => ThreadPool) | null;
+  env: ThreadEnv;
 }
 
 let runtime: Runtime | null = null;
@@ -347,6 +434,36 @@ let loadError: string | null = null;
 let pending: Promise<void> | null = null;
 let compiled: WebAssembly.Module | null = null;
 let threadSetting: number | null = null;
+
+/** Instantiates `module` on a new memory (shared when `shared`) and lays out the workers' stacks above its heap base. */
+function makeRuntime(
+  module: WebAssembly.Module,
+  shared: boolean,
+  env: ThreadEnv,
+  pool: ((module: WebAssembly.Module, memory: WebAssembly.Memory, stackBase: number) => ThreadPool) | null,
+  instructions: KernelInstructions,
+): Runtime {
+  const memory = shared
+    ? new WebAssembly.Memory({ initial: 32, maximum: 65536, shared: true })
+    : new WebAssembly.Memory({ initial: 32 });
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  const exports = instance.exports as unknown as Exports;
+  const heapBase = exports.attn_heap_base();
+  const stackBase = Math.ceil(heapBase / 64) * 64;
+  const newPool = pool ? () => pool(module, memory, stackBase) : null;
+  return {
+    exports,
+    memory,
+    instructions,
+    shared,
+    module,
+    stackBase,
+    heapStart: stackBase + THREAD_LIMIT * WORKER_STACK,
+    pool: newPool ? newPool() : null,
+    newPool,
+    env,
+  };
+}
 
 function init(): Runtime | null {
   if (runtime || loadError) return runtime;
@@ -359,8 +476,10 @@ function init(): Runtime | null {
       loadError = 'WebAssembly SIMD128 is not supported here';
       return null;
     }
-    const nb = nodeBuiltins();
-    const canShare = nb !== null && typeof SharedArrayBuffer === 'function';
+    const env = threadEnv();
+    // The synchronous calls share memory with worker threads in Node and in a browser's Worker; a page's
+    // main thread runs them alone on plain memory (its threads, for the async API, get a runtime of their own).
+    const canShare = env.kind === 'node' || env.kind === 'worker';
     if (pending && !compiled) return null;
     const relaxed = relaxedSimd();
     const bytes = decodeBase64(
@@ -383,23 +502,13 @@ function init(): Runtime | null {
       );
       return null;
     }
-    const memory = canShare
-      ? new WebAssembly.Memory({ initial: 32, maximum: 65536, shared: true })
-      : new WebAssembly.Memory({ initial: 32 });
-    const instance = new WebAssembly.Instance(module, { env: { memory } });
-    const exports = instance.exports as unknown as Exports;
-    const heapBase = exports.attn_heap_base();
-    const stackBase = Math.ceil(heapBase / 64) * 64;
-    runtime = {
-      exports,
-      memory,
-      instructions: relaxed ? 'relaxed-simd' : 'simd128',
-      shared: canShare,
-      module,
-      stackBase,
-      heapStart: stackBase + THREAD_LIMIT * WORKER_STACK,
-      pool: canShare && nb ? new Pool(nb, module, memory, stackBase) : null,
-    };
+    const pool =
+      env.kind === 'node'
+        ? (m: WebAssembly.Module, mem: WebAssembly.Memory, sb: number) => new Pool(env.nb, m, mem, sb)
+        : env.kind === 'worker'
+          ? (m: WebAssembly.Module, mem: WebAssembly.Memory, sb: number) => new WebPool(m, mem, sb, spawnWorker, true)
+          : null;
+    runtime = makeRuntime(module, canShare, env, pool, relaxed ? 'relaxed-simd' : 'simd128');
     return runtime;
   } catch (e) {
     loadError = `the kernel module could not be loaded (${e instanceof Error ? e.message : String(e)})`;
@@ -407,44 +516,154 @@ function init(): Runtime | null {
   }
 }
 
-/** Whether the kernel can run here, and why not. */
-export function runtimeStatus(): { available: boolean; reason?: string; threads: number; instructions?: KernelInstructions } {
+/** Whether the kernel can run here, and why not; the threads a synchronous call uses now, and why not more. */
+export function runtimeStatus(): { available: boolean; reason?: string; threads: number; instructions?: KernelInstructions; threadsNote?: string; asyncThreads?: number } {
   const rt = init();
   if (!rt && pending && !loadError) return { available: false, reason: 'the kernel module is still compiling (await wasmKernelReady())', threads: 1 };
   if (!rt) return { available: false, reason: loadError ?? 'unknown', threads: 1 };
-  return { available: true, threads: effectiveThreads(rt), instructions: rt.instructions };
+  const threads = effectiveThreads(rt);
+  const note = threadsNote(rt, threads);
+  const out: { available: boolean; threads: number; instructions: KernelInstructions; threadsNote?: string; asyncThreads?: number } = { available: true, threads, instructions: rt.instructions };
+  if (note) out.threadsNote = note;
+  if (rt.env.kind === 'main') out.asyncThreads = asyncFailure ? 1 : asyncThreadsWanted();
+  return out;
+}
+
+function threadsNote(rt: Runtime, threads: number): string | undefined {
+  const env = rt.env;
+  if (env.kind === 'none') return env.reason;
+  if (env.kind === 'main') {
+    const a = asyncThreadsWanted();
+    const sync = "synchronous calls run on this thread alone (a page's main thread may not wait in Atomics.wait); ";
+    if (asyncFailure) return `${sync}wasmFusedAttentionAsync too, as its worker threads failed: ${asyncFailure}`;
+    return `${sync}wasmFusedAttentionAsync runs on ${a} worker thread${a === 1 ? '' : 's'}`;
+  }
+  const pool = rt.pool as (ThreadPool & { failure?: string | null }) | null;
+  if (pool?.broken) return `threads are off: ${pool.failure ?? 'a worker thread failed'}`;
+  if (env.kind === 'worker' && threads < wantedThreads(rt)) return `worker threads are starting (await wasmKernelReady()); until then calls run on ${threads} thread${threads === 1 ? '' : 's'}`;
+  return undefined;
 }
 
 function defaultThreads(rt: Runtime): number {
-  if (!rt.pool) return 1;
-  const nb = nodeBuiltins();
-  return Math.max(1, Math.min(2, nb?.cpus ?? 1));
+  if (rt.env.kind === 'node') return Math.max(1, Math.min(2, rt.env.nb.cpus));
+  // Browsers: one thread unless asked (setWasmKernelThreads).
+  return 1;
 }
 
-function effectiveThreads(rt: Runtime): number {
+/** Threads the setting asks for, where threads are possible. */
+function wantedThreads(rt: Runtime): number {
   if (!rt.pool || rt.pool.broken) return 1;
   return Math.min(THREAD_LIMIT, threadSetting ?? defaultThreads(rt));
 }
 
-/** Resolves once the module is compiled (at once where it compiles synchronously, as in Node). */
+/** Threads a synchronous call uses now (browsers' Workers: only the workers already started and ready). */
+function effectiveThreads(rt: Runtime): number {
+  const want = wantedThreads(rt);
+  if (rt.pool instanceof WebPool) return rt.pool.usable(want);
+  return want;
+}
+
+/** Resolves once the module is compiled (at once where it compiles synchronously, as in Node), and in a browser's Worker once the worker threads the setting asks for are started. */
 export async function runtimeReady(): Promise<void> {
   init();
   if (pending) await pending;
-  init();
+  const rt = init();
+  if (rt?.pool instanceof WebPool) await rt.pool.start(wantedThreads(rt));
 }
 
-/** Sets the thread count (null restores the default: min(2, cores) in Node, 1 elsewhere). */
+/** Sets the thread count (null restores the default: min(2, cores) in Node, 1 in browsers). In a browser's Worker this starts the worker threads (without waiting for them). */
 export function setThreads(n: number | null): void {
   threadSetting = n;
+  const rt = runtime;
+  if (rt?.pool instanceof WebPool) rt.pool.spawn(wantedThreads(rt));
 }
 
-/** Stops the worker threads (they are unref'd, so this is only needed to release them early). */
+/** Stops the worker threads (they are unref'd in Node, so this is only needed to release them early). */
 export function terminateThreads(): Promise<unknown> {
-  if (!runtime?.pool) return Promise.resolve();
-  const rt = runtime;
-  const old = rt.pool!;
-  rt.pool = new Pool(nodeBuiltins()!, rt.module, rt.memory, rt.stackBase);
-  return old.terminate();
+  const stops: Promise<unknown>[] = [];
+  if (runtime?.pool && runtime.newPool) {
+    const old = runtime.pool;
+    runtime.pool = runtime.newPool();
+    stops.push(old.terminate());
+  }
+  if (asyncRuntime) {
+    const p = asyncRuntime.then((rt) => {
+      const old = rt.pool!;
+      rt.pool = rt.newPool!();
+      return old.terminate();
+    }, () => undefined);
+    stops.push(p);
+  }
+  return Promise.all(stops);
+}
+
+// ---- The asynchronous path (a page's main thread) -------------------------------------------------
+
+/** The runtime of the async path on a page's main thread: the shared-memory module on its own shared memory, with Web Workers doing all the work. */
+let asyncRuntime: Promise<Runtime> | null = null;
+/** Why the async path's workers are unusable, or null. */
+let asyncFailure: string | null = null;
+/** Async calls run one after another: each owns the async runtime's memory while it runs. */
+let asyncQueue: Promise<unknown> = Promise.resolve();
+
+function asyncThreadsWanted(): number {
+  return Math.min(THREAD_LIMIT, threadSetting ?? 1);
+}
+
+function getAsyncRuntime(env: ThreadEnv): Promise<Runtime> {
+  if (!asyncRuntime) {
+    const relaxed = relaxedSimd();
+    asyncRuntime = WebAssembly.compile(decodeBase64(relaxed ? KERNEL_WASM_RELAXED_MT_BASE64 : KERNEL_WASM_MT_BASE64)).then((module) =>
+      makeRuntime(module, true, env, (m, mem, sb) => new WebPool(m, mem, sb, spawnWorker, false), relaxed ? 'relaxed-simd' : 'simd128'),
+    );
+  }
+  return asyncRuntime;
+}
+
+/**
+ * The forward pass without blocking the calling thread. On a page's main
+ * thread under crossOriginIsolated it runs on Web Workers (the threads
+ * setting, default 1) and resolves when they are done; calls are queued, one
+ * at a time. Elsewhere it runs `forward()` (with the threads it has: Node's,
+ * or a Worker's once started; one thread without cross-origin isolation).
+ * Mirrors forward() below: keep the two in step.
+ */
+export function forwardAsync(pr: KernelProblem): Promise<ForwardResult> {
+  const rt0 = init();
+  const env = rt0?.env ?? threadEnv();
+  if (env.kind !== 'main' || asyncFailure) {
+    return runtimeReady().then(() => forward(pr));
+  }
+  const job = asyncQueue.then(async () => {
+    let rt: Runtime;
+    try {
+      rt = await getAsyncRuntime(env);
+    } catch (e) {
+      asyncFailure = `the worker threads' module could not be loaded (${e instanceof Error ? e.message : String(e)})`;
+      return forward(pr);
+    }
+    const pool = rt.pool as WebPool;
+    const BN = pr.B * pr.N;
+    const items = BN * Math.ceil(roundUp(pr.T, 4) / 128); // attention.c: QB = 128 rows per item
+    const n = Math.max(1, Math.min(asyncThreadsWanted(), items));
+    const got = await pool.start(n);
+    if (got < n) {
+      // Workers that failed (for good) or are slow to start (this call only): run here, on one thread,
+      // blocking as a synchronous call would.
+      if (pool.broken) asyncFailure = pool.failure;
+      return forward(pr);
+    }
+    const a = new Arena(rt);
+    const L = layout(rt, a, pr, n);
+    a.commit();
+    writeInputs(rt, L, pr, n);
+    lastThreads = n;
+    await pool.runAsync(1, L.params, n);
+    const f = new Float32Array(rt.memory.buffer);
+    return { out: copyOut(f, L.o, BN, pr.T, pr.Hv, L.Tp, L.Hvp), lse: copyOut(f, L.lse, BN, pr.T, 1, L.Tp, 1) };
+  });
+  asyncQueue = job.catch(() => undefined);
+  return job;
 }
 
 /** Bytes of wasm memory now (for the bench's memory figures). */
@@ -636,7 +855,6 @@ function writeInputs(rt: Runtime, L: Layout, pr: KernelProblem, threads: number)
   return { i32, f32 };
 }
 
-/** Threads to use for this call, with the workers started. */
 /**
  * Below this many flops a call runs on the calling thread alone when the
  * thread count is the default: waking a worker costs tens of microseconds to
@@ -645,9 +863,10 @@ function writeInputs(rt: Runtime, L: Layout, pr: KernelProblem, threads: number)
  */
 const MIN_PARALLEL_FLOPS = 2 ** 24;
 
+/** Threads to use for this call, with the workers started (in a browser's Worker: those already started and ready; the rest start now). */
 function threadsFor(rt: Runtime, items: number, flops: number): number {
   if (threadSetting === null && flops < MIN_PARALLEL_FLOPS) return 1;
-  let n = Math.min(effectiveThreads(rt), items);
+  let n = Math.min(wantedThreads(rt), items);
   if (n <= 1 || !rt.pool) return 1;
   n = rt.pool.ensure(n);
   return n;
