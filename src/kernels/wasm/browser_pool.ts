@@ -30,13 +30,13 @@ export const WORKER_STACK = 64 * 1024;
 /** Most threads the runtime uses. */
 export const THREAD_LIMIT = 4;
 
-// control slots (Int32Array over a SharedArrayBuffer)
-const C_GEN = 0;
-const C_OP = 1;
-const C_PARAMS = 2;
-const C_DONE = 3;
-const C_READY = 4;
-const C_ERROR = 5;
+// control slots (Int32Array over a SharedArrayBuffer), shared with runtime.ts's Node pool
+export const C_GEN = 0;
+export const C_OP = 1;
+export const C_PARAMS = 2;
+export const C_DONE = 3;
+export const C_READY = 4;
+export const C_ERROR = 5;
 /** Thread id of worker 0 in this run: 1 when the caller is thread 0, else 0. */
 const C_BASE = 6;
 /** The run's thread count: workers with thread id >= this compute nothing. */

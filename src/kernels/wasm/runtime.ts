@@ -18,7 +18,7 @@
  * Hv value depth.
  */
 import { AttentionError } from '../../errors';
-import { spawnWebWorker, THREAD_LIMIT, WebPool, WORKER_STACK } from './browser_pool';
+import { C_DONE, C_ERROR, C_GEN, C_OP, C_PARAMS, C_READY, spawnWebWorker, THREAD_LIMIT, WebPool, WORKER_STACK } from './browser_pool';
 import type { Spawn } from './browser_pool';
 import { KERNEL_WASM_BASE64, KERNEL_WASM_MT_BASE64, KERNEL_WASM_RELAXED_BASE64, KERNEL_WASM_RELAXED_MT_BASE64 } from './module';
 
@@ -223,13 +223,6 @@ while (inst) {
 }
 `;
 
-// control slots
-const C_GEN = 0;
-const C_OP = 1;
-const C_PARAMS = 2;
-const C_DONE = 3;
-const C_READY = 4;
-const C_ERROR = 5;
 
 type Terminable = { terminate(): Promise<number> };
 
