@@ -25,6 +25,7 @@ import * as os from 'node:os';
 import { scaledDotProductAttention, setWasmKernelThreads, wasmFusedAttention, wasmKernelStatus } from '../src';
 import type { ScaledDotProductOptions } from '../src';
 import { lastCallMemory, memoryBytes, reloadRuntime, simdPeakGflops } from '../src/kernels/wasm/runtime';
+import { registerWasmTransposedMatMul } from '../src/tfjs_compat/wasm_transposed_matmul';
 
 const quick = process.argv.includes('--quick');
 const onlyBackend = process.argv.find((a) => a.startsWith('--backend='))?.split('=')[1];
@@ -347,8 +348,28 @@ async function kernelSection(): Promise<void> {
   ceiling = Math.max(...peaks);
   console.log(`kernel: SIMD128 ceiling (register-only f32x4 mul+add loop, one core): ${simd128Ceiling.toFixed(1)} GFLOP/s (best of ${simdPeaks.map((p) => p.toFixed(1)).join(', ')})`);
   console.log(`kernel: module in use: ${instructions}; its ceiling (the same loop as it compiles there): ${ceiling.toFixed(1)} GFLOP/s (best of ${peaks.map((p) => p.toFixed(1)).join(', ')})`);
-  const lengths = quick ? [256, 512] : [1024, 2048, 4096];
   const runs = quick ? 3 : 5;
+  // tfjs's wasm matMul with a transposed operand (every matMul gradient), before and after the
+  // library's wrapper (src/tfjs_compat/wasm_transposed_matmul.ts, installed by initBackend).
+  {
+    const [M, K] = quick ? [512, 256] : [2048, 512];
+    const a = tf.randomNormal([M, K]);
+    const b = tf.randomNormal([K, K]);
+    const work = 2 * M * K * K;
+    const mm = (): tf.Tensor => tf.matMul(a, b, false, true);
+    const before = interleaved([['t', mm], ['plain', () => tf.matMul(a, b)]], runs);
+    const wrapped = registerWasmTransposedMatMul();
+    const after = interleaved([['t', mm]], runs).get('t')!;
+    const note = `${M}×${K}·(${K}×${K})ᵀ`;
+    kernelRecord({ case: 'tfjs matMul, plain', T: M, threads: 'tf', ms: before.get('plain')!.ms, runs: before.get('plain')!.runs, gflops: work / (before.get('plain')!.ms * 1e6), note: `${M}×${K}·${K}×${K}` });
+    kernelRecord({ case: 'tfjs matMul transposeB, tfjs kernel', T: M, threads: 'tf', ms: before.get('t')!.ms, runs: before.get('t')!.runs, gflops: work / (before.get('t')!.ms * 1e6), note });
+    kernelRecord({
+      case: 'tfjs matMul transposeB, wrapped', T: M, threads: 'tf', ms: after.ms, runs: after.runs, gflops: work / (after.ms * 1e6),
+      note: `${note}; tfjs kernel/wrapped ${(before.get('t')!.ms / after.ms).toFixed(1)}${wrapped ? '' : ' (already wrapped)'}`,
+    });
+    tf.dispose([a, b]);
+  }
+  const lengths = quick ? [256, 512] : [1024, 2048, 4096];
   for (const T of lengths) {
     // PyTorch first, at the same length, so both are timed in the same minutes.
     const torch = torchAnchor([T]);

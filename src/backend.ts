@@ -15,6 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AttentionError } from './errors';
 import { removeEmscriptenProcessHandlers } from './tfjs_compat/wasm_process_handlers';
+import { registerWasmTransposedMatMul } from './tfjs_compat/wasm_transposed_matmul';
 import { registerWasmUnsortedSegmentSum } from './tfjs_compat/wasm_unsorted_segment_sum';
 
 /** Backends `initBackend` knows by name. */
@@ -74,6 +75,7 @@ async function loadWasmBackend(): Promise<boolean> {
     }
   }
   registerWasmUnsortedSegmentSum();
+  registerWasmTransposedMatMul();
   return hasFactory('wasm');
 }
 
