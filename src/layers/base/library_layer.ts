@@ -4,6 +4,9 @@
  *
  * - Call options: any option the class does not declare in its static
  *   `callSignature.callOptions` is refused by name (`checkCallOptions`).
+ * - A first call that fails: the layer is left unbuilt and the weights the
+ *   call made are freed (`asFirstCall`), so a refused first call leaves no
+ *   tensor behind and the next call builds the layer for its own shapes.
  * - Reuse at another width: a layer's weights are made for the widths of its
  *   first call; a later call with another width would fail deep inside tfjs
  *   (`Size(256) must match the product of shape 12,16`), so it is refused
@@ -14,6 +17,7 @@ import { AttentionError } from '../../errors';
 import type { LayerArgs } from '../tfjs_types';
 import { checkTableSize } from '../../ops/checks';
 import { checkCallOptions } from './call_options';
+import { asFirstCall } from './first_call';
 import type { WithCallSignature } from './call_signature';
 
 type Inputs = tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[];
@@ -82,7 +86,8 @@ export abstract class LibraryLayer extends tf.layers.Layer {
         }
       });
     }
-    const out = super.apply(inputs, kwargs);
+    // A first call that throws after tfjs built the layer leaves it unbuilt, its weights freed.
+    const out = asFirstCall(this, () => super.apply(inputs, kwargs));
     if (this.builtShapes === undefined && this.built) this.builtShapes = shapes;
     return out;
   }
