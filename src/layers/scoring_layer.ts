@@ -68,6 +68,7 @@ export abstract class ScoringLayer<
   /** Call arguments that a tfjs model would drop: refused on symbolic inputs. */
   protected readonly modelDroppedCallArgs: readonly string[] = ['returnAttentionScores'];
   protected override readonly widthBoundInputs: readonly string[] = ['query', 'value', 'key'];
+  protected override readonly maskedInputs: readonly string[] = ['query', 'value', 'key'];
   /** The call's `returnAttentionScores` while `apply` runs (tfjs asks for shapes and masks without the call's arguments). */
   private pendingReturnScores?: boolean;
 
@@ -121,6 +122,24 @@ export abstract class ScoringLayer<
         `${name}: expected value and key to have the same length S, but got value ${showShape(value.shape)} and key ${showShape(key.shape)}.`,
       );
     }
+  }
+
+  /**
+   * Checks one sequence input `[B, T, D]` in this layer's name: float32
+   * (an int32 sequence reached tfjs's matMul, softmax or tanh) and rank 3.
+   * Allocates nothing.
+   * @param what The input's name in messages.
+   * @param x The input (tensor or symbolic tensor).
+   * @param rankMessage The rank error's `expected ...` part (default `<what> of rank 3 [B, T, D]`).
+   * @param gotShape How the input is shown after `but got` (default `<what> [shape]`).
+   * @throws AttentionError naming the input, its dtype and shape.
+   */
+  protected checkSequence(what: string, x: Shaped, rankMessage = `${what} of rank 3 [B, T, D]`, gotShape = `${what} ${showShape(x.shape)}`): void {
+    const dtype = (x as { dtype?: string }).dtype;
+    if (dtype !== undefined && dtype !== 'float32') {
+      throw new AttentionError(`${this.messageName}: expected ${what} to be float32, but got ${dtype} ${gotShape}.`);
+    }
+    if (x.shape.length !== 3) throw new AttentionError(`${this.messageName}: expected ${rankMessage}, but got ${gotShape}.`);
   }
 
   /**

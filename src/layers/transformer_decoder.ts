@@ -13,8 +13,9 @@ import {
 } from './transformer_common';
 import { asList, ownCopy, checkBool } from './common';
 import { MultiHeadAttention } from './multi_head_attention';
-import { ScoringLayer } from './scoring_layer';
-import type { AttentionCallOptions } from './scoring_layer';
+import { ScoringLayer, showShape } from './scoring_layer';
+import type { AttentionCallOptions, Shaped } from './scoring_layer';
+import { checkKerasMask } from './base/keras_masks';
 import { constructorArgs, layerArgs, trainingArg } from './base/layer_guards';
 import type { KerasOnlyArg } from './base/layer_guards';
 import { KerasWeightPaths, nestedKerasWeightPaths } from './base/keras_weight_paths';
@@ -113,6 +114,7 @@ export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptio
   };
   protected readonly returnAttentionScores: boolean;
   protected override readonly widthBoundInputs: readonly string[] = ['decoderSequence'];
+  protected override readonly maskedInputs: readonly string[] = ['decoderSequence'];
   /** keras-hub holds the sublayers as `_self_attention_layer`, `_cross_attention_layer`, ... */
   static readonly kerasWeightPaths: KerasWeightPaths = {
     ...nestedKerasWeightPaths('self_attention', '_self_attention_layer', MultiHeadAttention.kerasWeightPaths),
@@ -159,8 +161,19 @@ export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptio
   }
 
   /** build() sees only shapes: remember the input names it needs (runs in apply, before build). */
-  protected override checkCall(_inputs: ReadonlyArray<{ shape: ReadonlyArray<number | null> }>, kwargs: Record<string, unknown>): void {
-    this.pendingNames = kwargs['inputNames'] ?? this.inputNames;
+  /** Also checks the sequences and the encoder sequence's Keras mask before the build, in this layer's name. */
+  protected override checkCall(list: readonly Shaped[], kwargs: Record<string, unknown>): void {
+    const names = kwargs['inputNames'] ?? this.inputNames;
+    if (list.length < 1) throw new AttentionError(`${NAME}: expected inputs [decoderSequence, ...], but got no input.`);
+    this.checkSequence('decoderSequence', list[0], 'decoderSequence of rank 3 [B, T, D]', showShape(list[0].shape));
+    if (this.crossFromShapes(list.map((x) => [...x.shape]), names)) {
+      const i = this.encoderIndex(names);
+      const e = list[i];
+      if (e !== undefined) this.checkSequence('encoderSequence', e, `an encoderSequence of rank 3 [B, S, D] as input ${i}`, showShape(e.shape));
+      const masks = kwargs['mask'];
+      if (Array.isArray(masks)) checkKerasMask(NAME, 'encoderSequence', masks[i], e);
+    }
+    this.pendingNames = names;
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
