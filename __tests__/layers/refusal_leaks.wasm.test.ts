@@ -324,3 +324,53 @@ describe.each(Object.keys(SPECS))('%s: call options whose getter throws', (name)
     layer.weights.forEach((w) => w.dispose());
   });
 });
+
+/** Refusals particular to one layer: mask inputs of the Transformer blocks, boolean call options. */
+const PARTICULAR: Array<[string, () => tf.layers.Layer, () => BadCall, () => tf.Tensor[], RegExp]> = [
+  ['TransformerEncoder: a paddingMask of the wrong length (was refused in scaledDotProductAttention\'s name)',
+    SPECS.TransformerEncoder.make, () => ({ inputs: [f32([2, 3, 4]), tf.ones([2, 9])] }), seq,
+    /^TransformerEncoder: expected paddingMask of shape \[B, T\] = \[2,3\], but got paddingMask \[2,9\]\.$/],
+  ['TransformerEncoder: an attentionMask of the wrong shape (was a raw tfjs broadcast error)',
+    SPECS.TransformerEncoder.make, () => ({ inputs: [f32([2, 3, 4]), tf.ones([2, 3]), tf.ones([2, 9, 9])] }), seq,
+    /^TransformerEncoder: expected attentionMask of shape \[B, T, T\] = \[2,3,3\] \(or broadcastable to it\), but got attentionMask \[2,9,9\]\.$/],
+  ['TransformerDecoder: a decoderPaddingMask of the wrong length',
+    SPECS.TransformerDecoder.make, () => ({ inputs: [f32([2, 3, 4]), f32([2, 5, 4]), tf.ones([2, 9])] }), SPECS.TransformerDecoder.inputs,
+    /^TransformerDecoder: expected decoderPaddingMask of shape \[B, T\] = \[2,3\], but got decoderPaddingMask \[2,9\]\.$/],
+  ['TransformerDecoder: an encoderPaddingMask of the wrong length (named by inputNames)',
+    SPECS.TransformerDecoder.make, () => ({ inputs: [f32([2, 3, 4]), f32([2, 5, 4]), tf.ones([2, 3])], options: { inputNames: ['encoderSequence', 'encoderPaddingMask'] } }), SPECS.TransformerDecoder.inputs,
+    /^TransformerDecoder: expected encoderPaddingMask of shape \[B, S\] = \[2,5\], but got encoderPaddingMask \[2,3\]\.$/],
+  ['TransformerDecoder: an encoderAttentionMask of the wrong shape',
+    SPECS.TransformerDecoder.make, () => ({ inputs: [f32([2, 3, 4]), f32([2, 5, 4]), tf.ones([2, 3, 9])], options: { inputNames: ['encoderSequence', 'encoderAttentionMask'] } }), SPECS.TransformerDecoder.inputs,
+    /^TransformerDecoder: expected encoderAttentionMask of shape \[B, T, S\] = \[2,3,5\] \(or broadcastable to it\), but got encoderAttentionMask \[2,3,9\]\.$/],
+  ['TransformerDecoder: an encoder sequence of another batch size (was refused in MultiHeadAttention\'s name)',
+    SPECS.TransformerDecoder.make, () => ({ inputs: [f32([2, 3, 4]), f32([3, 5, 4])] }), SPECS.TransformerDecoder.inputs,
+    /^TransformerDecoder: expected decoderSequence and encoderSequence to have the same batch size, but got decoderSequence \[2,3,4\] and encoderSequence \[3,5,4\]\.$/],
+  ['TransformerDecoder: an int32 encoder sequence',
+    SPECS.TransformerDecoder.make, () => ({ inputs: [f32([2, 3, 4]), tf.ones([2, 5, 4], 'int32')] }), SPECS.TransformerDecoder.inputs,
+    /^TransformerDecoder: expected encoderSequence to be float32, but got int32 \[2,5,4\]\.$/],
+  ['MultiHeadAttention: an attentionMask input of the wrong shape',
+    SPECS.MultiHeadAttention.make, () => ({ inputs: [f32([2, 3, 4]), f32([2, 5, 4]), f32([2, 5, 4]), tf.ones([2, 9, 9])] }), queryValue,
+    /^MultiHeadAttention: expected attentionMask of shape \[B, T, S\] = \[2,3,5\]/],
+  ['Attention: returnAttentionScores: "yes" (was taken as the default, false, silently)',
+    SPECS.Attention.make, () => ({ inputs: queryValue(), options: { returnAttentionScores: 'yes' } }), queryValue,
+    /^Attention: expected `returnAttentionScores` to be a boolean, but got "yes"\.$/],
+  ['MultiHeadAttention: useCausalMask: 1 (was taken as the default, false, silently)',
+    SPECS.MultiHeadAttention.make, () => ({ inputs: queryValue(), options: { useCausalMask: 1 } }), queryValue,
+    /^MultiHeadAttention: expected `useCausalMask` to be a boolean, but got 1\.$/],
+];
+
+describe.each(PARTICULAR)('%s', (_what, make, badCall, goodInputs, message) => {
+  it('is refused with its message, leaves no tensor and the layer unbuilt; a correct call then works', () => {
+    const layer = make();
+    const bad = badCall();
+    const before = tf.memory().numTensors;
+    expect(refusedAs(layer.getClassName(), () => apply(layer, bad.inputs, bad.options)).message).toMatch(message);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(layer.built).toBe(false);
+    const good = goodInputs();
+    const out = outputsOf(apply(layer, good));
+    expect(out[0].shape).toEqual([2, 3, 4]);
+    tf.dispose([...out, ...good, ...bad.inputs]);
+    layer.weights.forEach((w) => w.dispose());
+  });
+});

@@ -10,6 +10,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { AttentionError } from '../errors';
+import { checkBoolean } from '../ops/checks';
+import type { WithCallSignature } from './base/call_signature';
 import type { LayerArgs } from './tfjs_types';
 import { rejectSymbolicCallArgs } from './common';
 import { LibraryLayer } from './base/library_layer';
@@ -179,6 +181,11 @@ export abstract class ScoringLayer<
   override apply(inputs: Inputs, kwargs?: O): Inputs {
     const kw = kwargs as Kwargs | undefined;
     rejectSymbolicCallArgs(this.messageName, inputs, kw, this.modelDroppedCallArgs);
+    // Boolean call options: 'yes' or 1 was taken as the constructor's default, silently.
+    const declared = (this.constructor as Partial<WithCallSignature>).callSignature?.callOptions ?? [];
+    for (const o of ['returnAttentionScores', 'useCausalMask'].filter((d) => declared.includes(d))) {
+      if (kw?.[o] !== null) checkBoolean(this.messageName, o, kw?.[o]);
+    }
     const v = kw?.['returnAttentionScores'];
     this.pendingReturnScores = typeof v === 'boolean' ? v : undefined;
     try {

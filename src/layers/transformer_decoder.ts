@@ -8,7 +8,7 @@ import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
 import type { CallSignature } from './base/call_signature';
 import {
-  assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
+  assignRoles, attend, BlockSettings, checkBlockMask, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
   checkBlockSize, newDense, newLayerNorm, residual, settingsConfig, shapeList, tensorMask, TransformerBlockArgs,
 } from './transformer_common';
 import { asList, ownCopy, checkBool } from './common';
@@ -161,18 +161,43 @@ export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptio
   }
 
   /** build() sees only shapes: remember the input names it needs (runs in apply, before build). */
+  /** Refuses more inputs than the block takes (without inputNames), or none. */
+  private checkCount(n: number, cross: boolean, names: unknown): void {
+    if (n < 1 || (names === undefined && n > (cross ? 6 : 3))) {
+      throw new AttentionError(
+        `${NAME}: expected inputs ${cross
+          ? '[decoderSequence, encoderSequence, decoderPaddingMask?, decoderAttentionMask?, encoderPaddingMask?, encoderAttentionMask?]'
+          : '[decoderSequence, decoderPaddingMask?, decoderAttentionMask?]'}, but got ${n} inputs.`,
+      );
+    }
+  }
+
   /** Also checks the sequences and the encoder sequence's Keras mask before the build, in this layer's name. */
   protected override checkCall(list: readonly Shaped[], kwargs: Record<string, unknown>): void {
     const names = kwargs['inputNames'] ?? this.inputNames;
-    if (list.length < 1) throw new AttentionError(`${NAME}: expected inputs [decoderSequence, ...], but got no input.`);
+    const cross = this.crossFromShapes(list.map((x) => [...x.shape]), names);
+    this.checkCount(list.length, cross, names);
     this.checkSequence('decoderSequence', list[0], 'decoderSequence of rank 3 [B, T, D]', showShape(list[0].shape));
-    if (this.crossFromShapes(list.map((x) => [...x.shape]), names)) {
-      const i = this.encoderIndex(names);
-      const e = list[i];
-      if (e !== undefined) this.checkSequence('encoderSequence', e, `an encoderSequence of rank 3 [B, S, D] as input ${i}`, showShape(e.shape));
+    const roles = assignRoles(NAME, list, names, cross ? ROLES : ROLES.filter((r) => !r.startsWith('encoder')));
+    const [B, T] = list[0].shape;
+    let S: number | null = null;
+    const e = roles.encoderSequence;
+    if (cross && e !== undefined) {
+      const i = list.indexOf(e);
+      this.checkSequence('encoderSequence', e, `an encoderSequence of rank 3 [B, S, D] as input ${i}`, showShape(e.shape));
+      if (e.shape[0] !== null && B !== null && e.shape[0] !== B) {
+        throw new AttentionError(
+          `${NAME}: expected decoderSequence and encoderSequence to have the same batch size, but got decoderSequence ${showShape(list[0].shape)} and encoderSequence ${showShape(e.shape)}.`,
+        );
+      }
+      S = e.shape[1];
       const masks = kwargs['mask'];
       if (Array.isArray(masks)) checkKerasMask(NAME, 'encoderSequence', masks[i], e);
     }
+    checkBlockMask(NAME, 'decoderPaddingMask', roles.decoderPaddingMask, [B, T], '[B, T]');
+    checkBlockMask(NAME, 'decoderAttentionMask', roles.decoderAttentionMask, [B, T, T], '[B, T, T]');
+    checkBlockMask(NAME, 'encoderPaddingMask', roles.encoderPaddingMask, [B, S], '[B, S]');
+    checkBlockMask(NAME, 'encoderAttentionMask', roles.encoderAttentionMask, [B, T, S], '[B, T, S]');
     this.pendingNames = names;
   }
 
@@ -216,14 +241,7 @@ export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptio
     const list = Array.isArray(inputs) ? inputs : [inputs];
     const names = kwargs['inputNames'] ?? this.inputNames;
     const cross = this.crossFromShapes(list.map((t) => t.shape), names);
-    const max = cross ? 6 : 3;
-    if (list.length < 1 || (names === undefined && list.length > max)) {
-      throw new AttentionError(
-        `${NAME}: expected inputs ${cross
-          ? '[decoderSequence, encoderSequence, decoderPaddingMask?, decoderAttentionMask?, encoderPaddingMask?, encoderAttentionMask?]'
-          : '[decoderSequence, decoderPaddingMask?, decoderAttentionMask?]'}, but got ${list.length} inputs.`,
-      );
-    }
+    this.checkCount(list.length, cross, names);
     const [x] = list;
     if (x.rank !== 3) throw new AttentionError(`${NAME}: expected decoderSequence of rank 3 [B, T, D], but got [${x.shape.join(',')}].`);
     const order = cross ? ROLES : ROLES.filter((r) => !r.startsWith('encoder'));

@@ -8,7 +8,7 @@ import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
 import type { CallSignature } from './base/call_signature';
 import {
-  assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
+  assignRoles, attend, BlockSettings, checkBlockMask, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
   checkBlockSize, newDense, newLayerNorm, residual, settingsConfig, shapeList, tensorMask, TransformerBlockArgs,
 } from './transformer_common';
 import { asList, ownCopy, checkBool, combineLayerMasks } from './common';
@@ -135,11 +135,16 @@ export class TransformerEncoder extends ScoringLayer<TransformerEncoderCallOptio
   }
 
   /** The inputs, checked before the build in this layer's name (a 2-D x was refused in MultiHeadAttention's, int32 x ran). */
-  protected override checkCall(list: readonly Shaped[]): void {
+  protected override checkCall(list: readonly Shaped[], kwargs: Record<string, unknown>): void {
     if (list.length < 1 || list.length > 3) {
       throw new AttentionError(`${NAME}: expected inputs x or [x, paddingMask?, attentionMask?], but got ${list.length} inputs.`);
     }
-    this.checkSequence('x', list[0], 'x of rank 3 [B, T, D]', showShape(list[0].shape));
+    const x = list[0];
+    this.checkSequence('x', x, 'x of rank 3 [B, T, D]', showShape(x.shape));
+    const roles = assignRoles(NAME, list, kwargs['inputNames'] ?? this.inputNames, ['paddingMask', 'attentionMask']);
+    const [B, T] = x.shape;
+    checkBlockMask(NAME, 'paddingMask', roles.paddingMask, [B, T], '[B, T]');
+    checkBlockMask(NAME, 'attentionMask', roles.attentionMask, [B, T, T], '[B, T, T]');
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
