@@ -374,3 +374,19 @@ describe.each(PARTICULAR)('%s', (_what, make, badCall, goodInputs, message) => {
     layer.weights.forEach((w) => w.dispose());
   });
 });
+
+describe.each(EXPORTED)('new %s(args) whose every property getter throws', (_name, cls) => {
+  it('passes the user\'s error through unchanged and allocates nothing', () => {
+    const userError = new TypeError('user getter failed');
+    const args = new Proxy({ numHeads: 2 }, { get: () => { throw userError; } });
+    const before = tf.memory().numTensors;
+    let err: unknown;
+    try {
+      new (cls as unknown as new (a: unknown) => tf.layers.Layer)(args);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBe(userError);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
