@@ -98,19 +98,11 @@ export abstract class ScoringLayer<
    */
   protected checkQueryValueKey(query: Shaped, value: Shaped, key: Shaped | null): void {
     const name = this.messageName;
-    for (const [what, x] of [['query', query], ['value', value], ['key', key]] as const) {
-      const dtype = (x as { dtype?: string } | null)?.dtype;
-      if (x !== null && dtype !== undefined && dtype !== 'float32') {
-        throw new AttentionError(`${name}: expected ${what} to be float32, but got ${dtype} ${what} ${showShape(x.shape)}.`);
-      }
-    }
     const named: Array<[string, Shape]> = [['query', query.shape], ['value', value.shape]];
     if (key !== null) named.push(['key', key.shape]);
-    for (const [what, s] of named) {
-      if (s.length !== 3) {
-        throw new AttentionError(`${name}: expected ${what} of rank 3 [B, ${what === 'query' ? 'T' : 'S'}, D], but got ${what} ${showShape(s)}.`);
-      }
-    }
+    ([['query', query], ['value', value], ['key', key]] as const).forEach(([what, x]) => {
+      if (x !== null) this.checkSequence(what, x, `${what} of rank 3 [B, ${what === 'query' ? 'T' : 'S'}, D]`);
+    });
     const differ = (a: number | null, b: number | null) => a !== null && b !== null && a !== b;
     for (const [what, s] of named.slice(1)) {
       if (differ(s[0], query.shape[0])) {
