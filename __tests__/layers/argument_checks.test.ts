@@ -54,9 +54,9 @@ describe('Attention: masks of the wrong shape', () => {
     (layer.apply([q, v]) as tf.Tensor).dispose();
     const additive = layers.additiveAttention();
     (additive.apply([q, v]) as tf.Tensor).dispose();
-    refuses(() => layer.apply([q, v], { mask: [null, badValueMask] }), /^Attention: expected the value mask to be a bool or 0\/1 tensor of shape \[1,3\], but got bool \[1,4\]\.$/);
-    refuses(() => layer.apply([q, v], { mask: [badQueryMask, null] }), /^Attention: expected the query mask to be a bool or 0\/1 tensor of shape \[1,2\], but got bool \[2,2\]\.$/);
-    refuses(() => additive.apply([q, v], { mask: [null, badValueMask] }), /^AdditiveAttention: expected the value mask/);
+    refuses(() => layer.apply([q, v], { mask: [null, badValueMask] }), /^Attention: expected the Keras mask of the value to be a bool or 0\/1 tensor of shape \[1,3\] \(batch, length\), but got bool \[1,4\]\.$/);
+    refuses(() => layer.apply([q, v], { mask: [badQueryMask, null] }), /^Attention: expected the Keras mask of the query to be a bool or 0\/1 tensor of shape \[1,2\] \(batch, length\), but got bool \[2,2\]\.$/);
+    refuses(() => additive.apply([q, v], { mask: [null, badValueMask] }), /^AdditiveAttention: expected the Keras mask of the value/);
     const good = tf.tensor2d([[1, 1, 0]], undefined, 'bool');
     const out = layer.apply([q, v], { mask: [null, good] }) as tf.Tensor;
     expect(out.shape).toEqual([1, 2, 4]);

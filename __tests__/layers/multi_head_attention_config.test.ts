@@ -71,10 +71,10 @@ describe('MultiHeadAttention Keras masks of the wrong shape', () => {
     const before = tf.memory().numTensors;
     const addStyle = tf.ones([1, 3, 4], 'bool');
     expect(() => layer.apply([x, x], { mask: [addStyle, null] })).toThrow(
-      /MultiHeadAttention: expected the Keras mask of the query to have shape \[3,4\] \(batch, length\), but got \[1,3,4\]\. \(tfjs 4\.22's Add and other merge layers give their output such a mask\.\)/,
+      /^MultiHeadAttention: expected the Keras mask of the query to be a bool or 0\/1 tensor of shape \[3,4\] \(batch, length\), but got bool \[1,3,4\]\. \(tfjs 4\.22's Add and other merge layers give their output such a mask\.\)/,
     );
     const wrongLength = tf.ones([3, 5], 'bool');
-    expect(() => layer.apply([x, x], { mask: [null, wrongLength] })).toThrow(/expected the Keras mask of the value to have shape \[3,4\] \(batch, length\), but got \[3,5\]\.$/);
+    expect(() => layer.apply([x, x], { mask: [null, wrongLength] })).toThrow(/^MultiHeadAttention: expected the Keras mask of the value to be a bool or 0\/1 tensor of shape \[3,4\] \(batch, length\), but got bool \[3,5\]\.$/);
     expect(tf.memory().numTensors).toBe(before + 2);
   });
 

@@ -257,6 +257,35 @@ function assignWeights(model: tf.LayersModel, named: tf.NamedTensorMap, strict: 
  * const model = await loadKerasModel('converted/model.json');
  * model.predict(tf.ones([1, 8, 16])); // shape as in Keras
  */
+/**
+ * Runs a model build that settles as a promise but builds synchronously (as
+ * `withoutBuildLeaks` relies on too) and, when it fails, disposes the
+ * variables it made: the layers built before the one that failed kept their
+ * weights (13 tensors for a model whose output names no layer). The
+ * variables are told apart right after the synchronous part, so a load
+ * running at the same time keeps its own.
+ */
+async function freeVariablesOnFailure<T>(build: () => Promise<T>): Promise<T> {
+  const registered = () => tf.engine().registeredVariables;
+  const before = new Set(Object.keys(registered()));
+  const made = () => Object.keys(registered()).filter((name) => !before.has(name));
+  const free = (names: string[]) => names.forEach((name) => registered()[name]?.dispose());
+  let pending: Promise<T>;
+  try {
+    pending = build();
+  } catch (e) {
+    free(made());
+    throw e;
+  }
+  const ours = made(); // synchronously after the build: only its variables
+  try {
+    return await pending;
+  } catch (e) {
+    free(ours);
+    throw e;
+  }
+}
+
 export async function loadKerasModel(
   source: string | tf.io.IOHandler,
   options: LoadKerasModelOptions = {},
@@ -276,7 +305,7 @@ export async function loadKerasModel(
 
   // Building some layers leaks tensors: see tfjs_compat/layer_build_leaks_tensors.ts.
   const model = await asLibraryError('tfjs could not build the model from modelTopology',
-    () => withoutBuildLeaks(() => tf.models.modelFromJSON(normalised as tf.io.ModelJSON['modelTopology'] as never, options.customObjects)), formatError);
+    () => freeVariablesOnFailure(() => withoutBuildLeaks(() => tf.models.modelFromJSON(normalised as tf.io.ModelJSON['modelTopology'] as never, options.customObjects))), formatError);
   const specs = artifacts.weightSpecs ?? [];
   if (specs.length > 0 && artifacts.weightData === undefined) {
     model.dispose();

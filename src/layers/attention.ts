@@ -17,7 +17,7 @@ import { LayerVariable } from './multi_head_base';
 import { CausalCallOptions, Kwargs, ScoringLayer, Shaped, showShape } from './scoring_layer';
 import type { CallSignature } from './base/call_signature';
 import { constructorArgs, layerArgs, trainingArg } from './base/layer_guards';
-import { checkInputMask } from '../ops/checks';
+import { checkKerasMask } from './base/keras_masks';
 import { nextDropoutSeed } from './base/seed_generator';
 
 /** Arguments of `Attention` (Keras's, in camelCase). */
@@ -148,8 +148,9 @@ export class Attention extends ScoringLayer<CausalCallOptions> {
     const [query, value] = list;
     const key = list[2] ?? value;
     const masks = perInputMasks([query, value], kwargs['mask']);
-    checkInputMask(this.layerName, 'query mask', masks[0], query.shape.slice(0, 2));
-    checkInputMask(this.layerName, 'value mask', masks[1], value.shape.slice(0, 2));
+    // Given masks were checked before the build; these may be the ones riding on the inputs.
+    checkKerasMask(this.layerName, 'query', masks[0], query);
+    checkKerasMask(this.layerName, 'value', masks[1], value);
     const causalArg = kwargs['useCausalMask'];
     const causal = typeof causalArg === 'boolean' ? causalArg : this.useCausalMask;
     const returnScores = this.wantsScores(kwargs);

@@ -23,6 +23,7 @@ import { broadcastTo } from '../tfjs_compat/broadcast_to_empty';
 import { AttentionError } from '../errors';
 import type { CallSignature } from './base/call_signature';
 import type { LayerArgs } from './tfjs_types';
+import { LibraryLayer } from './base/library_layer';
 
 type Value = unknown;
 type Params = Record<string, Value>;
@@ -315,7 +316,7 @@ function substitute(v: Value, inputs: tf.Tensor[]): Value {
  * (ne.apply(tf.tensor2d([[1, 0]])) as tf.Tensor).dtype;   // 'bool'
  * ```
  */
-export class KerasOperation extends tf.layers.Layer {
+export class KerasOperation extends LibraryLayer {
   static className = NAME;
   /** Its call is its template; tfjs's executor still hands every layer `training` and `mask`, which it ignores. */
   static readonly callSignature: CallSignature = {
@@ -324,6 +325,7 @@ export class KerasOperation extends tf.layers.Layer {
     optionsAsConfig: [],
     callOptions: ['training', 'mask'],
   };
+  protected override readonly widthBoundInputs: readonly string[] = [];
   readonly operation: string;
   private readonly template: CallTemplate;
   private readonly spec: OperationSpec;

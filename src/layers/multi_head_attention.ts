@@ -14,6 +14,7 @@ import type { MultiHeadAttentionCallOptions, Shaped } from './scoring_layer';
 import { constructorArgs, trainingArg } from './base/layer_guards';
 import type { KerasOnlyArg } from './base/layer_guards';
 import type { KerasWeightPaths } from './base/keras_weight_paths';
+import { checkKerasMask } from './base/keras_masks';
 
 /** Arguments of `MultiHeadAttention` (Keras's, in camelCase). */
 export interface MultiHeadAttentionArgs extends MultiHeadBaseArgs, KerasAttentionOptions, LayerArgs {
@@ -167,15 +168,8 @@ export class MultiHeadAttention extends MultiHeadBase<MultiHeadAttentionCallOpti
       ? [0, 1, 2].map((i) => (given[i] as tf.Tensor | null | undefined) ?? null)
       : perInputMasks([query, value, key], given);
     const roles = ['query', 'value', 'key'];
-    [query, value, key].forEach((x, i) => {
-      const m = masks[i];
-      if (m && (m.rank !== 2 || m.shape[0] !== x.shape[0] || m.shape[1] !== x.shape[1])) {
-        throw new AttentionError(
-          `${this.getClassName()}: expected the Keras mask of the ${roles[i]} to have shape [${x.shape.slice(0, 2).join(',')}] (batch, length), but got [${m.shape.join(',')}].` +
-            (m.rank === 3 && m.shape[0] === 1 ? " (tfjs 4.22's Add and other merge layers give their output such a mask.)" : ''),
-        );
-      }
-    });
+    // Given masks were checked before the build; these may be the ones riding on the inputs.
+    [query, value, key].forEach((x, i) => checkKerasMask(this.getClassName(), roles[i], masks[i], x));
     const causalArg = kwargs['useCausalMask'];
     const causal = typeof causalArg === 'boolean' ? causalArg : this.useCausalMask;
     const returnScores = this.wantsScores(kwargs);

@@ -11,6 +11,10 @@ import { broadcastTo } from '../tfjs_compat/broadcast_to_empty';
 import { AttentionError } from '../errors';
 import type { CallSignature } from './base/call_signature';
 import type { LayerArgs } from './tfjs_types';
+import { LibraryLayer } from './base/library_layer';
+
+type Shape = ReadonlyArray<number | null>;
+const showShape = (s: Shape) => `[${s.map((d) => (d === null ? '' : d)).join(',')}]`;
 
 /** Arguments of `MaskedGlobalAveragePooling1D` (Keras's, camelCased). */
 export interface MaskedGlobalAveragePooling1DArgs extends LayerArgs {
@@ -41,7 +45,7 @@ const NAME = 'MaskedGlobalAveragePooling1D';
  * (pool.apply([x, mask]) as tf.Tensor).arraySync();   // [[2]]
  * ```
  */
-export class MaskedGlobalAveragePooling1D extends tf.layers.Layer {
+export class MaskedGlobalAveragePooling1D extends LibraryLayer {
   static className = NAME;
   /** Keras's `call(inputs, mask=None)`: an explicit mask tensor becomes the second input. */
   static readonly callSignature: CallSignature = {
@@ -51,6 +55,7 @@ export class MaskedGlobalAveragePooling1D extends tf.layers.Layer {
     // tfjs's model executor gives every layer `training`, and `mask` once a mask exists.
     callOptions: ['mask', 'training'],
   };
+  protected override readonly widthBoundInputs: readonly string[] = [];
   private readonly dataFormat: 'channelsLast' | 'channelsFirst';
   private readonly keepdims: boolean;
 
@@ -87,19 +92,36 @@ export class MaskedGlobalAveragePooling1D extends tf.layers.Layer {
     return null as unknown as tf.Tensor;
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
-    const list = Array.isArray(inputs) ? inputs : [inputs];
+  /** x and its mask (the second input, else the `mask` option, else the one riding on x), checked before tfjs runs anything. */
+  protected override checkCall(list: ReadonlyArray<{ shape: Shape }>, kwargs: Record<string, unknown>): void {
     if (list.length < 1 || list.length > 2) {
       throw new AttentionError(`${NAME}: expected inputs x or [x, mask], but got ${list.length} inputs.`);
     }
-    const x = list[0];
-    if (x.rank !== 3) throw new AttentionError(`${NAME}: expected x of rank 3, but got shape [${x.shape.join(',')}].`);
-    const flowing = Array.isArray(kwargs['mask']) ? (kwargs['mask'] as Array<tf.Tensor | null>)[0] : (kwargs['mask'] as tf.Tensor | undefined);
-    const mask = list[1] ?? flowing ?? x.kerasMask ?? null;
-    const T = x.shape[this.stepsAxis];
-    if (mask !== null && (mask.rank !== 2 || mask.shape[0] !== x.shape[0] || mask.shape[1] !== T)) {
-      throw new AttentionError(`${NAME}: expected a mask of shape [${x.shape[0]},${T}], but got [${mask.shape.join(',')}].`);
+    const x = list[0] as { shape: Shape; dtype?: string; kerasMask?: { shape: Shape } | null };
+    if (x.shape.length !== 3) throw new AttentionError(`${NAME}: expected x of rank 3, but got shape ${showShape(x.shape)}.`);
+    if (x.dtype !== undefined && x.dtype !== 'float32') {
+      // tfjs's mean of int32 is int32: the averages were truncated.
+      throw new AttentionError(`${NAME}: expected x to be float32, but got ${x.dtype} x ${showShape(x.shape)}.`);
     }
+    const mask = list[1] ?? this.flowingMask(kwargs) ?? x.kerasMask ?? null;
+    const T = x.shape[this.stepsAxis];
+    const fits = (a: number | null | undefined, b: number | null | undefined) => a === null || b === null || a === b;
+    if (mask !== null && (mask.shape.length !== 2 || !fits(mask.shape[0], x.shape[0]) || !fits(mask.shape[1], T))) {
+      throw new AttentionError(`${NAME}: expected a mask of shape ${showShape([x.shape[0], T])}, but got ${showShape(mask.shape)}.`);
+    }
+  }
+
+  /** The mask of x in the `mask` call option (a list's first, or a single tensor), or undefined. */
+  private flowingMask(kwargs: Record<string, unknown>): tf.Tensor | undefined {
+    const m = kwargs['mask'];
+    return ((Array.isArray(m) ? m[0] : m) ?? undefined) as tf.Tensor | undefined;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    this.checkCall(list, kwargs); // again: tfjs's model executor calls call() without apply()
+    const x = list[0];
+    const mask = list[1] ?? this.flowingMask(kwargs) ?? x.kerasMask ?? null;
     const axis = this.stepsAxis;
     return tf.tidy(() => {
       if (mask === null) return tf.mean(x, axis, this.keepdims);

@@ -10,6 +10,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { AttentionError } from '../errors';
+import { checkBoolean } from '../ops/checks';
+import type { WithCallSignature } from './base/call_signature';
 import type { LayerArgs } from './tfjs_types';
 import { rejectSymbolicCallArgs } from './common';
 import { LibraryLayer } from './base/library_layer';
@@ -68,6 +70,7 @@ export abstract class ScoringLayer<
   /** Call arguments that a tfjs model would drop: refused on symbolic inputs. */
   protected readonly modelDroppedCallArgs: readonly string[] = ['returnAttentionScores'];
   protected override readonly widthBoundInputs: readonly string[] = ['query', 'value', 'key'];
+  protected override readonly maskedInputs: readonly string[] = ['query', 'value', 'key'];
   /** The call's `returnAttentionScores` while `apply` runs (tfjs asks for shapes and masks without the call's arguments). */
   private pendingReturnScores?: boolean;
 
@@ -95,19 +98,11 @@ export abstract class ScoringLayer<
    */
   protected checkQueryValueKey(query: Shaped, value: Shaped, key: Shaped | null): void {
     const name = this.messageName;
-    for (const [what, x] of [['query', query], ['value', value], ['key', key]] as const) {
-      const dtype = (x as { dtype?: string } | null)?.dtype;
-      if (x !== null && dtype !== undefined && dtype !== 'float32') {
-        throw new AttentionError(`${name}: expected ${what} to be float32, but got ${dtype} ${what} ${showShape(x.shape)}.`);
-      }
-    }
     const named: Array<[string, Shape]> = [['query', query.shape], ['value', value.shape]];
     if (key !== null) named.push(['key', key.shape]);
-    for (const [what, s] of named) {
-      if (s.length !== 3) {
-        throw new AttentionError(`${name}: expected ${what} of rank 3 [B, ${what === 'query' ? 'T' : 'S'}, D], but got ${what} ${showShape(s)}.`);
-      }
-    }
+    ([['query', query], ['value', value], ['key', key]] as const).forEach(([what, x]) => {
+      if (x !== null) this.checkSequence(what, x, `${what} of rank 3 [B, ${what === 'query' ? 'T' : 'S'}, D]`);
+    });
     const differ = (a: number | null, b: number | null) => a !== null && b !== null && a !== b;
     for (const [what, s] of named.slice(1)) {
       if (differ(s[0], query.shape[0])) {
@@ -121,6 +116,24 @@ export abstract class ScoringLayer<
         `${name}: expected value and key to have the same length S, but got value ${showShape(value.shape)} and key ${showShape(key.shape)}.`,
       );
     }
+  }
+
+  /**
+   * Checks one sequence input `[B, T, D]` in this layer's name: float32
+   * (an int32 sequence reached tfjs's matMul, softmax or tanh) and rank 3.
+   * Allocates nothing.
+   * @param what The input's name in messages.
+   * @param x The input (tensor or symbolic tensor).
+   * @param rankMessage The rank error's `expected ...` part (default `<what> of rank 3 [B, T, D]`).
+   * @param gotShape How the input is shown after `but got` (default `<what> [shape]`).
+   * @throws AttentionError naming the input, its dtype and shape.
+   */
+  protected checkSequence(what: string, x: Shaped, rankMessage = `${what} of rank 3 [B, T, D]`, gotShape = `${what} ${showShape(x.shape)}`): void {
+    const dtype = (x as { dtype?: string }).dtype;
+    if (dtype !== undefined && dtype !== 'float32') {
+      throw new AttentionError(`${this.messageName}: expected ${what} to be float32, but got ${dtype} ${gotShape}.`);
+    }
+    if (x.shape.length !== 3) throw new AttentionError(`${this.messageName}: expected ${rankMessage}, but got ${gotShape}.`);
   }
 
   /**
@@ -160,6 +173,11 @@ export abstract class ScoringLayer<
   override apply(inputs: Inputs, kwargs?: O): Inputs {
     const kw = kwargs as Kwargs | undefined;
     rejectSymbolicCallArgs(this.messageName, inputs, kw, this.modelDroppedCallArgs);
+    // Boolean call options: 'yes' or 1 was taken as the constructor's default, silently.
+    const declared = (this.constructor as Partial<WithCallSignature>).callSignature?.callOptions ?? [];
+    for (const o of ['returnAttentionScores', 'useCausalMask'].filter((d) => declared.includes(d))) {
+      if (kw?.[o] !== null) checkBoolean(this.messageName, o, kw?.[o]);
+    }
     const v = kw?.['returnAttentionScores'];
     this.pendingReturnScores = typeof v === 'boolean' ? v : undefined;
     try {

@@ -60,6 +60,7 @@ export class SelfAttention extends MultiHeadBase {
     callOptions: ['training', 'mask', 'returnAttentionScores'],
   };
   protected override readonly widthBoundInputs: readonly string[] = ['input'];
+  protected override readonly maskedInputs: readonly string[] = ['input'];
   protected readonly outputDim?: number;
   protected readonly causal: boolean;
 
@@ -87,9 +88,7 @@ export class SelfAttention extends MultiHeadBase {
     if (list.length !== 1) {
       throw new AttentionError(`${this.layerName}: expected one input [B, T, D], but got ${list.length} inputs.`);
     }
-    if (list[0].shape.length !== 3) {
-      throw new AttentionError(`${this.layerName}: expected an input of rank 3 [B, T, D], but got input ${showShape(list[0].shape)}.`);
-    }
+    this.checkSequence('the input', list[0], 'an input of rank 3 [B, T, D]', `input ${showShape(list[0].shape)}`);
   }
 
   protected get layerName(): string {

@@ -234,12 +234,12 @@ export function shapeList(inputShape: tf.Shape | tf.Shape[]): Shape[] {
  * such as `decoder(x, encoder_sequence=e, encoder_padding_mask=p)` map
  * without placeholders.
  */
-export function assignRoles(
+export function assignRoles<X = tf.Tensor>(
   layer: string,
-  inputs: tf.Tensor[],
+  inputs: readonly X[],
   names: unknown,
   order: readonly string[],
-): Record<string, tf.Tensor | undefined> {
+): Record<string, X | undefined> {
   const roles = names === undefined || names === null ? order.slice(0, inputs.length - 1) : names;
   if (!Array.isArray(roles) || roles.some((r) => typeof r !== 'string' || !order.includes(r)) || new Set(roles).size !== roles.length) {
     throw new AttentionError(`${layer}: expected inputNames to be distinct names among ${order.join(', ')}, but got ${JSON.stringify(names)}.`);
@@ -247,7 +247,35 @@ export function assignRoles(
   if (roles.length !== inputs.length - 1) {
     throw new AttentionError(`${layer}: expected ${roles.length + 1} inputs for inputNames ${JSON.stringify(roles)}, but got ${inputs.length}.`);
   }
-  const out: Record<string, tf.Tensor | undefined> = {};
+  const out: Record<string, X | undefined> = {};
   roles.forEach((r, i) => (out[r as string] = inputs[i + 1]));
   return out;
+}
+
+type Dims = ReadonlyArray<number | null>;
+const showDims = (s: Dims) => `[${s.map((d) => (d === null ? 'null' : d)).join(',')}]`;
+
+/**
+ * Checks a mask input of a Transformer block before anything runs, in the
+ * block's name: a padding mask is `[B, L]` exactly, an attention mask
+ * `[B, T, L]` or broadcastable to it (each dimension its size or 1). Unknown
+ * dimensions (null) match any. A mask of the wrong shape was refused in
+ * scaledDotProductAttention's name, or as a raw tfjs broadcast error.
+ *
+ * @param layer The block's class name.
+ * @param name The input's role (`paddingMask`, `encoderAttentionMask`).
+ * @param mask The input, or undefined when not given.
+ * @param want `[B, L]` for a padding mask, `[B, T, L]` for an attention mask.
+ * @param legend The dimensions' names (`[B, T]`, `[B, T, S]`).
+ */
+export function checkBlockMask(layer: string, name: string, mask: { readonly shape: Dims } | undefined, want: Dims, legend: string): void {
+  if (mask === undefined) return;
+  const s = mask.shape;
+  const padding = want.length === 2;
+  const fits = s.length === want.length && want.every((d, i) => d === null || s[i] === null || s[i] === d || (!padding && s[i] === 1));
+  if (!fits) {
+    throw new AttentionError(
+      `${layer}: expected ${name} of shape ${legend} = ${showDims(want)}${padding ? '' : ' (or broadcastable to it)'}, but got ${name} ${showDims(s)}.`,
+    );
+  }
 }

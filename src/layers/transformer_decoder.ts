@@ -8,13 +8,14 @@ import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
 import type { CallSignature } from './base/call_signature';
 import {
-  assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
+  assignRoles, attend, BlockSettings, checkBlockMask, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
   checkBlockSize, newDense, newLayerNorm, residual, settingsConfig, shapeList, tensorMask, TransformerBlockArgs,
 } from './transformer_common';
 import { asList, ownCopy, checkBool } from './common';
 import { MultiHeadAttention } from './multi_head_attention';
-import { ScoringLayer } from './scoring_layer';
-import type { AttentionCallOptions } from './scoring_layer';
+import { ScoringLayer, showShape } from './scoring_layer';
+import type { AttentionCallOptions, Shaped } from './scoring_layer';
+import { checkKerasMask } from './base/keras_masks';
 import { constructorArgs, layerArgs, trainingArg } from './base/layer_guards';
 import type { KerasOnlyArg } from './base/layer_guards';
 import { KerasWeightPaths, nestedKerasWeightPaths } from './base/keras_weight_paths';
@@ -113,6 +114,7 @@ export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptio
   };
   protected readonly returnAttentionScores: boolean;
   protected override readonly widthBoundInputs: readonly string[] = ['decoderSequence'];
+  protected override readonly maskedInputs: readonly string[] = ['decoderSequence'];
   /** keras-hub holds the sublayers as `_self_attention_layer`, `_cross_attention_layer`, ... */
   static readonly kerasWeightPaths: KerasWeightPaths = {
     ...nestedKerasWeightPaths('self_attention', '_self_attention_layer', MultiHeadAttention.kerasWeightPaths),
@@ -159,8 +161,44 @@ export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptio
   }
 
   /** build() sees only shapes: remember the input names it needs (runs in apply, before build). */
-  protected override checkCall(_inputs: ReadonlyArray<{ shape: ReadonlyArray<number | null> }>, kwargs: Record<string, unknown>): void {
-    this.pendingNames = kwargs['inputNames'] ?? this.inputNames;
+  /** Refuses more inputs than the block takes (without inputNames), or none. */
+  private checkCount(n: number, cross: boolean, names: unknown): void {
+    if (n < 1 || (names === undefined && n > (cross ? 6 : 3))) {
+      throw new AttentionError(
+        `${NAME}: expected inputs ${cross
+          ? '[decoderSequence, encoderSequence, decoderPaddingMask?, decoderAttentionMask?, encoderPaddingMask?, encoderAttentionMask?]'
+          : '[decoderSequence, decoderPaddingMask?, decoderAttentionMask?]'}, but got ${n} inputs.`,
+      );
+    }
+  }
+
+  /** Also checks the sequences and the encoder sequence's Keras mask before the build, in this layer's name. */
+  protected override checkCall(list: readonly Shaped[], kwargs: Record<string, unknown>): void {
+    const names = kwargs['inputNames'] ?? this.inputNames;
+    const cross = this.crossFromShapes(list.map((x) => [...x.shape]), names);
+    this.checkCount(list.length, cross, names);
+    this.checkSequence('decoderSequence', list[0], 'decoderSequence of rank 3 [B, T, D]', showShape(list[0].shape));
+    const roles = assignRoles(NAME, list, names, cross ? ROLES : ROLES.filter((r) => !r.startsWith('encoder')));
+    const [B, T] = list[0].shape;
+    let S: number | null = null;
+    const e = roles.encoderSequence;
+    if (cross && e !== undefined) {
+      const i = list.indexOf(e);
+      this.checkSequence('encoderSequence', e, `an encoderSequence of rank 3 [B, S, D] as input ${i}`, showShape(e.shape));
+      if (e.shape[0] !== null && B !== null && e.shape[0] !== B) {
+        throw new AttentionError(
+          `${NAME}: expected decoderSequence and encoderSequence to have the same batch size, but got decoderSequence ${showShape(list[0].shape)} and encoderSequence ${showShape(e.shape)}.`,
+        );
+      }
+      S = e.shape[1];
+      const masks = kwargs['mask'];
+      if (Array.isArray(masks)) checkKerasMask(NAME, 'encoderSequence', masks[i], e);
+    }
+    checkBlockMask(NAME, 'decoderPaddingMask', roles.decoderPaddingMask, [B, T], '[B, T]');
+    checkBlockMask(NAME, 'decoderAttentionMask', roles.decoderAttentionMask, [B, T, T], '[B, T, T]');
+    checkBlockMask(NAME, 'encoderPaddingMask', roles.encoderPaddingMask, [B, S], '[B, S]');
+    checkBlockMask(NAME, 'encoderAttentionMask', roles.encoderAttentionMask, [B, T, S], '[B, T, S]');
+    this.pendingNames = names;
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -203,14 +241,7 @@ export class TransformerDecoder extends ScoringLayer<TransformerDecoderCallOptio
     const list = Array.isArray(inputs) ? inputs : [inputs];
     const names = kwargs['inputNames'] ?? this.inputNames;
     const cross = this.crossFromShapes(list.map((t) => t.shape), names);
-    const max = cross ? 6 : 3;
-    if (list.length < 1 || (names === undefined && list.length > max)) {
-      throw new AttentionError(
-        `${NAME}: expected inputs ${cross
-          ? '[decoderSequence, encoderSequence, decoderPaddingMask?, decoderAttentionMask?, encoderPaddingMask?, encoderAttentionMask?]'
-          : '[decoderSequence, decoderPaddingMask?, decoderAttentionMask?]'}, but got ${list.length} inputs.`,
-      );
-    }
+    this.checkCount(list.length, cross, names);
     const [x] = list;
     if (x.rank !== 3) throw new AttentionError(`${NAME}: expected decoderSequence of rank 3 [B, T, D], but got [${x.shape.join(',')}].`);
     const order = cross ? ROLES : ROLES.filter((r) => !r.startsWith('encoder'));

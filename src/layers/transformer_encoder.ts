@@ -8,13 +8,13 @@ import { AttentionError } from '../errors';
 import * as tf from '@tensorflow/tfjs';
 import type { CallSignature } from './base/call_signature';
 import {
-  assignRoles, attend, BlockSettings, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
+  assignRoles, attend, BlockSettings, checkBlockMask, blockSettings, buildSublayer, feedForward, headSize, mergeMasks, newAttention,
   checkBlockSize, newDense, newLayerNorm, residual, settingsConfig, shapeList, tensorMask, TransformerBlockArgs,
 } from './transformer_common';
 import { asList, ownCopy, checkBool, combineLayerMasks } from './common';
 import { MultiHeadAttention } from './multi_head_attention';
-import { ScoringLayer } from './scoring_layer';
-import type { AttentionCallOptions } from './scoring_layer';
+import { ScoringLayer, showShape } from './scoring_layer';
+import type { AttentionCallOptions, Shaped } from './scoring_layer';
 import { constructorArgs, layerArgs, trainingArg } from './base/layer_guards';
 import type { KerasOnlyArg } from './base/layer_guards';
 import { KerasWeightPaths, nestedKerasWeightPaths } from './base/keras_weight_paths';
@@ -90,6 +90,7 @@ export class TransformerEncoder extends ScoringLayer<TransformerEncoderCallOptio
   };
   protected readonly returnAttentionScores: boolean;
   protected override readonly widthBoundInputs: readonly string[] = ['input'];
+  protected override readonly maskedInputs: readonly string[] = ['x'];
   /** keras-hub holds the sublayers as `_self_attention_layer`, `_self_attention_layer_norm`, ... */
   static readonly kerasWeightPaths: KerasWeightPaths = {
     ...nestedKerasWeightPaths('self_attention_layer', '_self_attention_layer', MultiHeadAttention.kerasWeightPaths),
@@ -131,6 +132,19 @@ export class TransformerEncoder extends ScoringLayer<TransformerEncoderCallOptio
     this.trainableWeights = [this.attention, this.attentionNorm, this.feedforwardNorm, this.intermediate, this.outputDense]
       .flatMap((l) => l.trainableWeights);
     this.built = true;
+  }
+
+  /** The inputs, checked before the build in this layer's name (a 2-D x was refused in MultiHeadAttention's, int32 x ran). */
+  protected override checkCall(list: readonly Shaped[], kwargs: Record<string, unknown>): void {
+    if (list.length < 1 || list.length > 3) {
+      throw new AttentionError(`${NAME}: expected inputs x or [x, paddingMask?, attentionMask?], but got ${list.length} inputs.`);
+    }
+    const x = list[0];
+    this.checkSequence('x', x, 'x of rank 3 [B, T, D]', showShape(x.shape));
+    const roles = assignRoles(NAME, list, kwargs['inputNames'] ?? this.inputNames, ['paddingMask', 'attentionMask']);
+    const [B, T] = x.shape;
+    checkBlockMask(NAME, 'paddingMask', roles.paddingMask, [B, T], '[B, T]');
+    checkBlockMask(NAME, 'attentionMask', roles.attentionMask, [B, T, T], '[B, T, T]');
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {

@@ -4,6 +4,10 @@
  *
  * - Call options: any option the class does not declare in its static
  *   `callSignature.callOptions` is refused by name (`checkCallOptions`).
+ * - Keras masks: each mask of `maskedInputs` is `[B, T]` of its input.
+ * - A first call that fails: the layer is left unbuilt and the weights the
+ *   call made are freed (`asFirstCall`), so a refused first call leaves no
+ *   tensor behind and the next call builds the layer for its own shapes.
  * - Reuse at another width: a layer's weights are made for the widths of its
  *   first call; a later call with another width would fail deep inside tfjs
  *   (`Size(256) must match the product of shape 12,16`), so it is refused
@@ -14,6 +18,8 @@ import { AttentionError } from '../../errors';
 import type { LayerArgs } from '../tfjs_types';
 import { checkTableSize } from '../../ops/checks';
 import { checkCallOptions } from './call_options';
+import { asFirstCall } from './first_call';
+import { checkKerasMasks } from './keras_masks';
 import type { WithCallSignature } from './call_signature';
 
 type Inputs = tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[];
@@ -32,6 +38,13 @@ export abstract class LibraryLayer extends tf.layers.Layer {
    * Default: the first input. Empty for layers without width-bound weights.
    */
   protected readonly widthBoundInputs: readonly string[] = ['input'];
+  /**
+   * The inputs whose Keras masks (the `mask` call option) the layer reads, in
+   * input order, as named in messages (`['query', 'value', 'key']`). Each
+   * mask given must be `[B, T]` of its input; checked before the build.
+   * Default: none (masks pass through unread).
+   */
+  protected readonly maskedInputs: readonly string[] = [];
   /** The shapes of those inputs at the first call. */
   private builtShapes?: Array<ReadonlyArray<number | null> | undefined>;
 
@@ -65,6 +78,7 @@ export abstract class LibraryLayer extends tf.layers.Layer {
     checkCallOptions(this.messageName, this.constructor as Partial<WithCallSignature>, kwargs);
     const list = (Array.isArray(inputs) ? inputs : [inputs]) as Array<{ shape: ReadonlyArray<number | null> } | undefined>;
     this.checkCall(list as Array<{ shape: ReadonlyArray<number | null> }>, kwargs ?? {});
+    checkKerasMasks(this.messageName, list, kwargs?.['mask'], this.maskedInputs);
     const shapes = this.widthBoundInputs.map((_, i) => list[i]?.shape);
     if (this.builtShapes !== undefined) {
       this.widthBoundInputs.forEach((name, i) => {
@@ -82,7 +96,8 @@ export abstract class LibraryLayer extends tf.layers.Layer {
         }
       });
     }
-    const out = super.apply(inputs, kwargs);
+    // A first call that throws after tfjs built the layer leaves it unbuilt, its weights freed.
+    const out = asFirstCall(this, () => super.apply(inputs, kwargs));
     if (this.builtShapes === undefined && this.built) this.builtShapes = shapes;
     return out;
   }
