@@ -349,26 +349,6 @@ async function kernelSection(): Promise<void> {
   console.log(`kernel: SIMD128 ceiling (register-only f32x4 mul+add loop, one core): ${simd128Ceiling.toFixed(1)} GFLOP/s (best of ${simdPeaks.map((p) => p.toFixed(1)).join(', ')})`);
   console.log(`kernel: module in use: ${instructions}; its ceiling (the same loop as it compiles there): ${ceiling.toFixed(1)} GFLOP/s (best of ${peaks.map((p) => p.toFixed(1)).join(', ')})`);
   const runs = quick ? 3 : 5;
-  // tfjs's wasm matMul with a transposed operand (every matMul gradient), before and after the
-  // library's wrapper (src/tfjs_compat/wasm_transposed_matmul.ts, installed by initBackend).
-  {
-    const [M, K] = quick ? [512, 256] : [2048, 512];
-    const a = tf.randomNormal([M, K]);
-    const b = tf.randomNormal([K, K]);
-    const work = 2 * M * K * K;
-    const mm = (): tf.Tensor => tf.matMul(a, b, false, true);
-    const before = interleaved([['t', mm], ['plain', () => tf.matMul(a, b)]], runs);
-    const wrapped = registerWasmTransposedMatMul();
-    const after = interleaved([['t', mm]], runs).get('t')!;
-    const note = `${M}×${K}·(${K}×${K})ᵀ`;
-    kernelRecord({ case: 'tfjs matMul, plain', T: M, threads: 'tf', ms: before.get('plain')!.ms, runs: before.get('plain')!.runs, gflops: work / (before.get('plain')!.ms * 1e6), note: `${M}×${K}·${K}×${K}` });
-    kernelRecord({ case: 'tfjs matMul transposeB, tfjs kernel', T: M, threads: 'tf', ms: before.get('t')!.ms, runs: before.get('t')!.runs, gflops: work / (before.get('t')!.ms * 1e6), note });
-    kernelRecord({
-      case: 'tfjs matMul transposeB, wrapped', T: M, threads: 'tf', ms: after.ms, runs: after.runs, gflops: work / (after.ms * 1e6),
-      note: `${note}; tfjs kernel/wrapped ${(before.get('t')!.ms / after.ms).toFixed(1)}${wrapped ? '' : ' (already wrapped)'}`,
-    });
-    tf.dispose([a, b]);
-  }
   const lengths = quick ? [256, 512] : [1024, 2048, 4096];
   for (const T of lengths) {
     // PyTorch first, at the same length, so both are timed in the same minutes.
@@ -456,6 +436,27 @@ async function kernelSection(): Promise<void> {
       rec(`PyTorch sdpa ${c === 'fwd' ? 'forward' : 'forward+backward'}${causal === 'true' ? ' causal' : ''}`, 'pt2', t, work);
     }
     tf.dispose([q, k, v]);
+  }
+  // tfjs's wasm matMul with a transposed operand (every matMul gradient), before and after the
+  // library's wrapper (src/tfjs_compat/wasm_transposed_matmul.ts, installed by initBackend). Last,
+  // after the v0.1 rows: v0.1's backward ran on tfjs's own kernel, and the wrapper stays installed.
+  {
+    const [M, K] = quick ? [512, 256] : [2048, 512];
+    const a = tf.randomNormal([M, K]);
+    const b = tf.randomNormal([K, K]);
+    const work = 2 * M * K * K;
+    const mm = (): tf.Tensor => tf.matMul(a, b, false, true);
+    const before = interleaved([['t', mm], ['plain', () => tf.matMul(a, b)]], runs);
+    const wrapped = registerWasmTransposedMatMul();
+    const after = interleaved([['t', mm]], runs).get('t')!;
+    const note = `${M}×${K}·(${K}×${K})ᵀ`;
+    kernelRecord({ case: 'tfjs matMul, plain', T: M, threads: 'tf', ms: before.get('plain')!.ms, runs: before.get('plain')!.runs, gflops: work / (before.get('plain')!.ms * 1e6), note: `${M}×${K}·${K}×${K}` });
+    kernelRecord({ case: 'tfjs matMul transposeB, tfjs kernel', T: M, threads: 'tf', ms: before.get('t')!.ms, runs: before.get('t')!.runs, gflops: work / (before.get('t')!.ms * 1e6), note });
+    kernelRecord({
+      case: 'tfjs matMul transposeB, wrapped', T: M, threads: 'tf', ms: after.ms, runs: after.runs, gflops: work / (after.ms * 1e6),
+      note: `${note}; tfjs kernel/wrapped ${(before.get('t')!.ms / after.ms).toFixed(1)}${wrapped ? '' : ' (already wrapped)'}`,
+    });
+    tf.dispose([a, b]);
   }
   // Memory at T=16384: the kernel's working memory above inputs and outputs.
   const TL = quick ? 2048 : 16384;

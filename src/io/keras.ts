@@ -9,7 +9,7 @@ import { fileSystem } from './file_system';
 import { checkHttpOptions, httpLoader, HttpLoadOptions } from './http';
 import { checkArtifacts } from './schema';
 import { asLibraryError } from './guard';
-import { isOperationNode, Json, KerasFormatError, kerasClassName, normaliseKerasTopology } from './keras_format';
+import { checkKerasGraph, isOperationNode, Json, KerasFormatError, kerasClassName, normaliseKerasTopology } from './keras_format';
 import { kerasWeightPathsOf, KerasWeightPaths } from '../layers/base/keras_weight_paths';
 import { aliasRepeatedInputsOfModel } from '../tfjs_compat/executor_disposes_repeated_input';
 import { matchKerasMaskFlow } from '../tfjs_compat/executor_mask_flow';
@@ -208,6 +208,9 @@ function assignWeights(model: tf.LayersModel, named: tf.NamedTensorMap, strict: 
       if (!tf.util.arraysEqual(t.shape, w.shape as number[])) {
         fail(`expected weight '${key}' ('${w.originalName}' of layer '${layer.name}') to have shape ${shapeStr(w.shape)}, but got ${shapeStr(t.shape)}.`);
       }
+      if (t.dtype !== w.dtype) {
+        fail(`expected weight '${key}' ('${w.originalName}' of layer '${layer.name}') to have dtype ${w.dtype}, but the manifest gives ${t.dtype}.`);
+      }
       used.add(key);
       vars.push(w);
       values.push(t);
@@ -302,6 +305,8 @@ export async function loadKerasModel(
   }
   const normalised = await asLibraryError('could not read modelTopology',
     () => normaliseKerasTopology(artifacts.modelTopology, { customObjects: options.customObjects }), formatError);
+  // tfjs would wait forever for a call that cannot happen: refuse such graphs first.
+  checkKerasGraph(normalised);
 
   // Building some layers leaks tensors: see tfjs_compat/layer_build_leaks_tensors.ts.
   const model = await asLibraryError('tfjs could not build the model from modelTopology',

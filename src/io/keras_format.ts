@@ -428,13 +428,66 @@ export function normaliseKerasTopology(topology: Json, options: NormaliseOptions
   }
   checkClassesKnown(config.layers, options);
   const layers = config.layers.map((l: Json) => normaliseLayer(l, true, options));
+  const inputLayers = normaliseEndpoints(config.input_layers, 'input_layers');
+  const outputLayers = normaliseEndpoints(config.output_layers, 'output_layers');
   return {
     class_name: 'Model',
-    config: {
-      name: config.name,
-      layers,
-      input_layers: normaliseEndpoints(config.input_layers, 'input_layers'),
-      output_layers: normaliseEndpoints(config.output_layers, 'output_layers'),
-    },
+    config: { name: config.name, layers, input_layers: inputLayers, output_layers: outputLayers },
   };
+}
+
+/**
+ * Refuses a functional graph (the output of {@link normaliseKerasTopology})
+ * tfjs could not build: a node or an endpoint
+ * naming no layer, or a node of a layer past its calls, or calls that depend
+ * on each other in a cycle. tfjs's `Container.fromConfig` does not refuse
+ * these: it waits for the missing node forever (an endless loop that blocks
+ * the process), so they are checked here, node by node, in topological order.
+ */
+export function checkKerasGraph(normalised: Json): void {
+  if (!isObject(normalised) || normalised.class_name !== 'Model') return;
+  const { layers, input_layers: inputLayers, output_layers: outputLayers } = normalised.config as { layers: Json[]; input_layers: Json[]; output_layers: Json[] };
+  const calls = new Map<string, number>(); // layer name → nodes it has (an InputLayer has one)
+  for (const l of layers) {
+    if (calls.has(l.name)) fail(`expected layer names to be unique, but got two layers named '${l.name}'.`);
+    calls.set(l.name, l.class_name === 'InputLayer' ? 1 : (l.inbound_nodes as Json[]).length);
+  }
+  const refOk = (r: Json, where: string): string => {
+    if (!Array.isArray(r) || typeof r[0] !== 'string' || !Number.isInteger(r[1]) || r[1] < 0) {
+      fail(`expected ${where} to be [layer, node, tensor], but got ${JSON.stringify(r).slice(0, 200)}.`);
+    }
+    const n = calls.get(r[0]);
+    if (n === undefined) fail(`expected ${where} to name a layer of the model, but got '${r[0]}', which no layer is named.`);
+    if (r[1] >= n) fail(`expected ${where} to name one of the ${n} call(s) of layer '${r[0]}', but got node ${r[1]}.`);
+    return `${r[0]}#${r[1]}`;
+  };
+  // Kahn's algorithm over nodes: (layer, call index) ← the nodes its inputs come from.
+  const deps = new Map<string, string[]>();
+  for (const l of layers) {
+    if (l.class_name === 'InputLayer') {
+      deps.set(`${l.name}#0`, []);
+      continue;
+    }
+    (l.inbound_nodes as Json[]).forEach((node: Json, i: number) => {
+      deps.set(`${l.name}#${i}`, (node as Json[]).map((r: Json, k: number) => refOk(r, `input ${k} of call ${i} of layer '${l.name}'`)));
+    });
+  }
+  inputLayers.forEach((r, k) => refOk(r, `input_layers[${k}]`));
+  outputLayers.forEach((r, k) => refOk(r, `output_layers[${k}]`));
+  const done = new Set<string>();
+  let progress = true;
+  while (progress) {
+    progress = false;
+    for (const [node, from] of deps) {
+      if (!done.has(node) && from.every((f) => done.has(f))) {
+        done.add(node);
+        progress = true;
+      }
+    }
+  }
+  const stuck = [...deps.keys()].filter((n) => !done.has(n));
+  if (stuck.length > 0) {
+    const names = [...new Set(stuck.map((n) => n.split('#')[0]))];
+    fail(`expected the layers' calls to form a graph without cycles, but got calls that wait on each other: layer(s) ${names.map((n) => `'${n}'`).join(', ')}.`);
+  }
 }
