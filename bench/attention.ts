@@ -62,17 +62,20 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+/** Wall ms of one call of `f`, its output tensors read back (dataSync) and disposed. */
+function timeOnce(f: () => tf.Tensor | tf.Tensor[]): number {
+  const t0 = performance.now();
+  const out = f();
+  const list = Array.isArray(out) ? out : [out];
+  list.forEach((x) => x.dataSync());
+  const dt = performance.now() - t0;
+  tf.dispose(list);
+  return dt;
+}
+
 /** Times `f` (which returns tensors to read back and dispose): one warm-up, then up to `maxRuns`. */
 async function measure(f: () => tf.Tensor | tf.Tensor[], maxRuns: number, budgetMs: number): Promise<{ ms: number; runs: number; peakMiB: number }> {
-  const run = (): number => {
-    const t0 = performance.now();
-    const out = f();
-    const list = Array.isArray(out) ? out : [out];
-    list.forEach((x) => x.dataSync());
-    const dt = performance.now() - t0;
-    tf.dispose(list);
-    return dt;
-  };
+  const run = (): number => timeOnce(f);
   let peak = 0;
   const info = await tf.profile(() => {
     const out = f();
@@ -275,35 +278,9 @@ function kernelRecord(r: KernelRow): void {
   );
 }
 
-/** Median wall ms of `f` (returns tensors to read and dispose) after one warm-up. */
-function timeIt(f: () => tf.Tensor | tf.Tensor[], maxRuns: number, budgetMs: number): { ms: number; runs: number } {
-  const once = (): number => {
-    const t0 = performance.now();
-    const out = f();
-    const list = Array.isArray(out) ? out : [out];
-    list.forEach((x) => x.dataSync());
-    const dt = performance.now() - t0;
-    tf.dispose(list);
-    return dt;
-  };
-  once();
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < maxRuns && (times.length === 0 || performance.now() - start < budgetMs)) times.push(once());
-  return { ms: median(times), runs: times.length };
-}
-
 /** Median wall ms of each case, the cases called in turn for `rounds` rounds after one warm-up each. */
 function interleaved(cases: [string, () => tf.Tensor | tf.Tensor[]][], rounds: number): Map<string, { ms: number; runs: number }> {
-  const once = (f: () => tf.Tensor | tf.Tensor[]): number => {
-    const t0 = performance.now();
-    const out = f();
-    const list = Array.isArray(out) ? out : [out];
-    list.forEach((x) => x.dataSync());
-    const dt = performance.now() - t0;
-    tf.dispose(list);
-    return dt;
-  };
+  const once = timeOnce;
   const times = new Map<string, number[]>(cases.map(([name]) => [name, []]));
   for (const [, f] of cases) once(f);
   for (let r = 0; r < rounds; r++) for (const [name, f] of cases) times.get(name)!.push(once(f));
@@ -426,7 +403,7 @@ async function kernelSection(): Promise<void> {
     // v0.1's forward+backward: slow (tens of seconds at 2048), one run, not at 4096.
     if (T <= 2048) {
       const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(scaledDotProductAttention(a, b, c, { implementation: 'blocked' })));
-      const m = timeIt(() => g([q, k, v]), 1, 0);
+      const m = interleaved([['v01', () => g([q, k, v])]], 1).get('v01')!;
       rec('v0.1 forward+backward (sdpa blocked)', 'tf', m, 3.5 * fl, `v0.1/kernel(2 thr) ${(m.ms / both['false:2']).toFixed(1)}`);
     }
     for (const [key, t] of torch) {

@@ -266,17 +266,3 @@ export function checkTokenIds(fn: string, ids: tf.Tensor, vocabularySize: number
     }
   }
 }
-
-/**
- * Checks a Keras-style per-input mask: absent, or a bool / numeric tensor of
- * exactly `expected` (for example the value mask `[B, S]`).
- */
-export function checkInputMask(fn: string, name: string, mask: tf.Tensor | null | undefined, expected: readonly number[]): void {
-  if (mask === null || mask === undefined) return;
-  if (!(mask instanceof tf.Tensor)) {
-    throw new AttentionError(`${fn}: expected the ${name} to be a tensor ${fmt(expected)}, but got ${describeValue(mask)}.`);
-  }
-  if (mask.dtype === 'string' || mask.dtype === 'complex64' || !tf.util.arraysEqual(mask.shape, expected as number[])) {
-    throw new AttentionError(`${fn}: expected the ${name} to be a bool or 0/1 tensor of shape ${fmt(expected)}, but got ${mask.dtype} ${fmt(mask.shape)}.`);
-  }
-}
