@@ -139,10 +139,15 @@ describe('wasmKernelStatus', () => {
   it('loads the relaxed-SIMD module by default in Node 20+ (turning on V8 20/21\'s flag), SIMD128 with TFJS_ATTENTION_RELAXED_SIMD=0', async () => {
     await reloadRuntime(null);
     expect(wasmKernelStatus().instructions).toBe('relaxed-simd');
-    process.env.TFJS_ATTENTION_RELAXED_SIMD = '0';
     try {
+      for (const off of ['0', 'false', ' OFF ']) {
+        process.env.TFJS_ATTENTION_RELAXED_SIMD = off;
+        await reloadRuntime(null);
+        expect(wasmKernelStatus()).toMatchObject({ available: true, instructions: 'simd128' });
+      }
+      process.env.TFJS_ATTENTION_RELAXED_SIMD = '1';
       await reloadRuntime(null);
-      expect(wasmKernelStatus()).toMatchObject({ available: true, instructions: 'simd128' });
+      expect(wasmKernelStatus().instructions).toBe('relaxed-simd');
     } finally {
       delete process.env.TFJS_ATTENTION_RELAXED_SIMD;
       await reloadRuntime(null);

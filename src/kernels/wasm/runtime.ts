@@ -106,7 +106,7 @@ export type KernelInstructions = 'relaxed-simd' | 'simd128';
  * ship relaxed SIMD (Chrome 114+, Node 22+) validate it as they are. Node 20
  * and 21 have it in V8 behind --experimental-wasm-relaxed-simd: there the
  * flag is turned on here, once, before the module is compiled (it only lets
- * relaxed-SIMD instructions validate). TFJS_ATTENTION_RELAXED_SIMD=0 keeps the
+ * relaxed-SIMD instructions validate). TFJS_ATTENTION_RELAXED_SIMD=0 (or false, off, no) keeps the
  * SIMD128 module everywhere (its float rounding is the same on every CPU;
  * relaxed_madd rounds once with FMA and twice without).
  */
@@ -153,7 +153,7 @@ function enableRelaxedFlag(): boolean {
 
 function defaultRelaxed(): boolean {
   const proc = (globalThis as { process?: { env?: Record<string, string | undefined>; versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
-  if (proc?.env?.TFJS_ATTENTION_RELAXED_SIMD === '0') return false;
+  if (/^(0|false|off|no)$/i.test(proc?.env?.TFJS_ATTENTION_RELAXED_SIMD?.trim() ?? '')) return false;
   return WebAssembly.validate(RELAXED_PROBE) || enableRelaxedFlag();
 }
 
