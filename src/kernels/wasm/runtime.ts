@@ -619,7 +619,7 @@ function getAsyncRuntime(env: ThreadEnv): Promise<Runtime> {
  * setting, default 1) and resolves when they are done; calls are queued, one
  * at a time. Elsewhere it runs `forward()` (with the threads it has: Node's,
  * or a Worker's once started; one thread without cross-origin isolation).
- * Mirrors forward() below: keep the two in step.
+ * Shares forward()'s staging and read-out (stageForward, readForward).
  */
 export function forwardAsync(pr: KernelProblem): Promise<ForwardResult> {
   const rt0 = init();
@@ -636,9 +636,7 @@ export function forwardAsync(pr: KernelProblem): Promise<ForwardResult> {
       return forward(pr);
     }
     const pool = rt.pool as WebPool;
-    const BN = pr.B * pr.N;
-    const items = BN * Math.ceil(roundUp(pr.T, 4) / 128); // attention.c: QB = 128 rows per item
-    const n = Math.max(1, Math.min(asyncThreadsWanted(), items));
+    const n = Math.max(1, Math.min(asyncThreadsWanted(), forwardItems(pr)));
     const got = await pool.start(n);
     if (got < n) {
       // Workers that failed (for good) or are slow to start (this call only): run here, on one thread,
@@ -646,14 +644,10 @@ export function forwardAsync(pr: KernelProblem): Promise<ForwardResult> {
       if (pool.broken) asyncFailure = pool.failure;
       return forward(pr);
     }
-    const a = new Arena(rt);
-    const L = layout(rt, a, pr, n);
-    a.commit();
-    writeInputs(rt, L, pr, n);
+    const L = stageForward(rt, pr, n);
     lastThreads = n;
     await pool.runAsync(1, L.params, n);
-    const f = new Float32Array(rt.memory.buffer);
-    return { out: copyOut(f, L.o, BN, pr.T, pr.Hv, L.Tp, L.Hvp), lse: copyOut(f, L.lse, BN, pr.T, 1, L.Tp, 1) };
+    return readForward(rt, L, pr);
   });
   asyncQueue = job.catch(() => undefined);
   return job;
@@ -891,17 +885,31 @@ function requireRuntime(): Runtime {
 /** Forward pass: output and per-row log-sum-exp. */
 export function forward(pr: KernelProblem): ForwardResult {
   const rt = requireRuntime();
-  const BN = pr.B * pr.N;
-  const items = BN * Math.ceil(roundUp(pr.T, 4) / 128); // attention.c: QB = 128 rows per item
-  // The pool's size decides the round-robin; workers past `threads` see tid >= THREADS and do nothing.
-  const threads = threadsFor(rt, items, 4 * BN * pr.T * pr.S * Math.max(pr.H, pr.Hv));
+  // Workers past `threads` see tid >= THREADS and do nothing; the others take items from the counter.
+  const threads = threadsFor(rt, forwardItems(pr), 4 * pr.B * pr.N * pr.T * pr.S * Math.max(pr.H, pr.Hv));
+  const L = stageForward(rt, pr, threads);
+  dispatch(rt, 1, L.params, threads);
+  return readForward(rt, L, pr);
+}
+
+/** Forward work items: a head × 128 query rows (attention.c: QB). */
+function forwardItems(pr: KernelProblem): number {
+  return pr.B * pr.N * Math.ceil(roundUp(pr.T, 4) / 128);
+}
+
+/** Lays out a forward call for `threads` threads in the memory and writes its parameters and inputs. */
+function stageForward(rt: Runtime, pr: KernelProblem, threads: number): Layout {
   const a = new Arena(rt);
   const L = layout(rt, a, pr, threads);
   a.commit();
-  const { f32 } = writeInputs(rt, L, pr, threads);
-  void f32;
-  dispatch(rt, 1, L.params, threads);
+  writeInputs(rt, L, pr, threads);
+  return L;
+}
+
+/** The forward's output and log-sum-exp, copied out of the memory unpadded. */
+function readForward(rt: Runtime, L: Layout, pr: KernelProblem): ForwardResult {
   const f = new Float32Array(rt.memory.buffer);
+  const BN = pr.B * pr.N;
   return { out: copyOut(f, L.o, BN, pr.T, pr.Hv, L.Tp, L.Hvp), lse: copyOut(f, L.lse, BN, pr.T, 1, L.Tp, 1) };
 }
 
